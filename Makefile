@@ -1,0 +1,41 @@
+# Every target installs what it needs first, so each works on a fresh clone.
+SHELL := /bin/bash
+PYTHON_VERSION ?= 3.13
+VENV ?= .venv
+BIN := $(VENV)/bin
+COUNT ?= 100
+
+.DEFAULT_GOAL := help
+.PHONY: help install test lint format demo clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml requirements-dev.txt
+	@py=""; for candidate in $$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/$(PYTHON_VERSION)*/bin/python$(PYTHON_VERSION) 2>/dev/null | sort -V -r) $$(command -v python$(PYTHON_VERSION)); do \
+	  if "$$candidate" -c 'import venv' 2>/dev/null; then py=$$candidate; break; fi; done; \
+	  if [ -z "$$py" ]; then echo "python$(PYTHON_VERSION) not found: install it (pyenv install $(PYTHON_VERSION))" >&2; exit 1; fi; \
+	  echo "creating $(VENV) with $$py"; "$$py" -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed ## create .venv with the function, the local stack and the test tools
+
+lint: install ## ruff and mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: install ## apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+test: lint ## lint, then every test (starts its own Keycloak; fetches it on first run)
+	$(BIN)/pytest
+
+demo: install ## run the function over events/ against a local Keycloak (COUNT=N adds generated registrations)
+	$(BIN)/python -m registrar_local demo --count $(COUNT)
+
+clean: ## remove the virtual environment and build output (the Keycloak cache stays)
+	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

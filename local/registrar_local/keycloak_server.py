@@ -1,0 +1,173 @@
+"""A real Keycloak on this machine: fetched from Maven once, cached, started without Docker."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+from keycloak import KeycloakAdmin, KeycloakOpenIDConnection
+
+KEYCLOAK_VERSION = os.environ.get("KEYCLOAK_VERSION", "26.5.6")
+REALM_FILE = Path(__file__).with_name("realm.json")
+REALM = "registrar"
+CLIENT_ID = "registrar"
+# The local realm's own throwaway secret; a deployed realm's secret lives in Secrets Manager.
+CLIENT_SECRET = "local-registrar-secret-change-me"  # noqa: S105
+ADMIN_USERNAME = "admin"
+ADMIN_PASSWORD = "local-admin-password"  # noqa: S105 - the bootstrap admin of a throwaway local server
+GROUPS = ("/customers", "/newsletter")
+ATTRIBUTES = ("signupSource", "marketingConsent")
+REQUIRED_ACTIONS = ("VERIFY_EMAIL", "UPDATE_PASSWORD")
+
+
+def cache_dir() -> Path:
+    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return base / "sqs-keycloak-registrar"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def install(version: str = KEYCLOAK_VERSION) -> Path:
+    """The unpacked distribution, fetched with Maven on first use and cached after."""
+    home = cache_dir() / f"keycloak-{version}"
+    if (home / "bin" / "kc.sh").exists():
+        return home
+    downloads = cache_dir() / "downloads"
+    downloads.mkdir(parents=True, exist_ok=True)
+    archive = downloads / f"keycloak-quarkus-dist-{version}.zip"
+    if not archive.exists():
+        subprocess.run(
+            [
+                "mvn",
+                "-q",
+                "-B",
+                "dependency:copy",
+                f"-Dartifact=org.keycloak:keycloak-quarkus-dist:{version}:zip",
+                f"-DoutputDirectory={downloads}",
+            ],
+            check=True,
+        )
+    staging = cache_dir() / f".unpacking-{version}-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    with zipfile.ZipFile(archive) as bundle:
+        bundle.extractall(staging)
+    unpacked = staging / f"keycloak-{version}"
+    for script in (unpacked / "bin").glob("*.sh"):
+        script.chmod(0o755)
+    if not home.exists():
+        unpacked.rename(home)
+    shutil.rmtree(staging, ignore_errors=True)
+    return home
+
+
+@dataclass
+class KeycloakServer:
+    """One Keycloak process with an in-memory database and the project's realm imported."""
+
+    http_port: int = field(default_factory=free_port)
+    management_port: int = field(default_factory=free_port)
+    log_path: Path | None = None
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def start(self, timeout: float = 240.0) -> KeycloakServer:
+        home = install()
+        imports = home / "data" / "import"
+        imports.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(REALM_FILE, imports / "registrar-realm.json")
+        env = {
+            **os.environ,
+            "KC_BOOTSTRAP_ADMIN_USERNAME": ADMIN_USERNAME,
+            "KC_BOOTSTRAP_ADMIN_PASSWORD": ADMIN_PASSWORD,
+        }
+        log_path = self.log_path or cache_dir() / f"keycloak-{self.http_port}.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.log_path = log_path
+        with log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                [
+                    str(home / "bin" / "kc.sh"),
+                    "start-dev",
+                    "--db=dev-mem",
+                    "--import-realm",
+                    "--http-host=127.0.0.1",
+                    f"--http-port={self.http_port}",
+                    f"--http-management-port={self.management_port}",
+                    "--health-enabled=true",
+                    "--metrics-enabled=true",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+            )
+        self.wait_ready(timeout)
+        return self
+
+    def wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(f"Keycloak exited with {self.process.returncode}; see {self.log_path}")
+            try:
+                ready = requests.get(f"http://127.0.0.1:{self.management_port}/health/ready", timeout=2)
+                if ready.status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(1)
+        self.stop()
+        raise TimeoutError(f"Keycloak not ready after {timeout:.0f}s; see {self.log_path}")
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, 15)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, 9)
+            self.process.wait()
+
+
+def function_environment(keycloak_url: str, dlq_url: str | None = None) -> dict[str, str]:
+    """The function's environment variables for the local realm (what template.yaml sets when deployed)."""
+    environment = {
+        "KEYCLOAK_URL": keycloak_url,
+        "KEYCLOAK_REALM": REALM,
+        "KEYCLOAK_CLIENT_ID": CLIENT_ID,
+        "KEYCLOAK_CLIENT_SECRET": CLIENT_SECRET,
+        "ALLOWED_GROUPS": ",".join(GROUPS),
+        "ALLOWED_ATTRIBUTES": ",".join(ATTRIBUTES),
+        "ALLOWED_REQUIRED_ACTIONS": ",".join(REQUIRED_ACTIONS),
+    }
+    if dlq_url is not None:
+        environment["DLQ_URL"] = dlq_url
+    return environment
+
+
+def master_admin(keycloak_url: str) -> KeycloakAdmin:
+    """An admin of the local server, for tests and the demo's summary (never used by the function)."""
+    connection = KeycloakOpenIDConnection(
+        server_url=keycloak_url,
+        username=ADMIN_USERNAME,
+        password=ADMIN_PASSWORD,
+        realm_name=REALM,
+        user_realm_name="master",
+        client_id="admin-cli",
+    )
+    return KeycloakAdmin(connection=connection)

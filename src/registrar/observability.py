@@ -1,0 +1,66 @@
+"""Logger, metrics and tracer, and the names the dashboard and alarms are built on.
+
+Metric names live here only; template.yaml's dashboard and alarms are tested against them.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from enum import StrEnum
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+
+from registrar.registration import Outcome, OutcomeKind
+
+SERVICE_NAME = "sqs-keycloak-registrar"
+METRICS_NAMESPACE = "SqsKeycloakRegistrar"
+
+logger = Logger(service=SERVICE_NAME)
+metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE_NAME)
+tracer = Tracer(service=SERVICE_NAME)
+
+
+class MetricName(StrEnum):
+    CREATED = "RegistrationsCreated"
+    ALREADY_REGISTERED = "RegistrationsAlreadyRegistered"
+    CONFLICT = "RegistrationsConflict"
+    INVALID = "RegistrationsInvalid"
+    RETRYABLE = "RegistrationsRetryable"
+    DEFERRED = "RegistrationsDeferred"
+    SENT_TO_DLQ = "RegistrationsSentToDLQ"
+    KEYCLOAK_LATENCY = "KeycloakLatency"
+
+
+OUTCOME_METRICS: dict[OutcomeKind, MetricName] = {
+    OutcomeKind.CREATED: MetricName.CREATED,
+    OutcomeKind.ALREADY_REGISTERED: MetricName.ALREADY_REGISTERED,
+    OutcomeKind.CONFLICT: MetricName.CONFLICT,
+    OutcomeKind.INVALID: MetricName.INVALID,
+    OutcomeKind.RETRYABLE: MetricName.RETRYABLE,
+    OutcomeKind.DEFERRED: MetricName.DEFERRED,
+}
+
+
+def record_batch_metrics(outcomes: Iterable[Outcome], sent_to_dlq: int) -> None:
+    """Add one invocation's metrics; call from the invoking thread only (Metrics is not thread-safe)."""
+    counts = Counter(outcome.kind for outcome in outcomes)
+    for kind, name in OUTCOME_METRICS.items():
+        metrics.add_metric(name=name.value, unit=MetricUnit.Count, value=counts.get(kind, 0))
+    metrics.add_metric(name=MetricName.SENT_TO_DLQ.value, unit=MetricUnit.Count, value=sent_to_dlq)
+
+
+def record_keycloak_latencies(latencies_ms: Iterable[float]) -> None:
+    for latency in latencies_ms:
+        metrics.add_metric(
+            name=MetricName.KEYCLOAK_LATENCY.value, unit=MetricUnit.Milliseconds, value=round(latency, 2)
+        )
+
+
+def mask_email(email: str) -> str:
+    """Enough to recognise an address in a log, not enough to harvest it."""
+    local, _, domain = email.partition("@")
+    if not domain:
+        return "***"
+    return f"{local[:1]}***@{domain}"

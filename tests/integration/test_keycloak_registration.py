@@ -1,0 +1,113 @@
+"""The function against a real Keycloak server (started by the test session)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from registrar.deadline import Deadline
+from registrar.handler import process_event
+from tests.unit.conftest import body, drain, sqs_event
+
+pytestmark = pytest.mark.keycloak
+
+
+def new_users(tag: str, count: int = 10) -> list[str]:
+    return [
+        body(
+            email=f"{tag}-{i}@Example.com",
+            username=f"{tag}-user-{i}",
+            firstName="Ada",
+            lastName=f"Number {i}",
+            groups=["/customers"] if i % 2 else ["/customers", "/newsletter"],
+            attributes={"signupSource": ["web"]},
+            requiredActions=["VERIFY_EMAIL"],
+            registrationId=f"{tag}-reg-{i}",
+        )
+        for i in range(count)
+    ]
+
+
+def failures(response):
+    return [item["itemIdentifier"] for item in response["batchItemFailures"]]
+
+
+def test_ten_new_users_become_exactly_ten_keycloak_users_with_their_fields(make_runtime, admin, tag):
+    response = process_event(sqs_event(*new_users(tag)), Deadline.after(30, 2000), make_runtime())
+    assert failures(response) == []
+
+    users = admin.get_users({"search": tag, "briefRepresentation": False})
+    assert len(users) == 10
+    by_name = {user["username"]: user for user in users}
+    for i in range(10):
+        user = by_name[f"{tag}-user-{i}"]
+        assert user["email"] == f"{tag}-{i}@example.com"
+        assert user["lastName"] == f"Number {i}"
+        assert user["enabled"] is True
+        assert user["requiredActions"] == ["VERIFY_EMAIL"]
+        assert user["attributes"]["signupSource"] == ["web"]
+        assert user["attributes"]["registrationId"] == [f"{tag}-reg-{i}"]
+        groups = sorted(group["path"] for group in admin.get_user_groups(user["id"]))
+        assert groups == (["/customers"] if i % 2 else ["/customers", "/newsletter"])
+
+
+def test_the_same_batch_again_is_ten_times_already_registered(make_runtime, admin, tag, sqs, dlq_url, function_logs):
+    batch = sqs_event(*new_users(tag))
+    runtime = make_runtime()
+    assert failures(process_event(batch, Deadline.after(30, 2000), runtime)) == []
+    assert function_logs.outcomes() == ["created"] * 10
+
+    again = process_event(batch, Deadline.after(30, 2000), runtime)
+
+    assert failures(again) == []
+    assert function_logs.outcomes()[10:] == ["already_registered"] * 10
+    assert len(admin.get_users({"search": tag})) == 10
+    assert drain(sqs, dlq_url) == []
+
+
+def test_same_username_with_another_email_is_a_conflict_in_the_dlq(make_runtime, admin, tag, sqs, dlq_url):
+    runtime = make_runtime()
+    first = body(email=f"{tag}@example.com", username=f"{tag}-taken")
+    assert failures(process_event(sqs_event(first), Deadline.after(30, 2000), runtime)) == []
+
+    other = body(email=f"{tag}-other@example.com", username=f"{tag}-taken")
+    response = process_event(sqs_event(other), Deadline.after(30, 2000), runtime)
+
+    assert failures(response) == []
+    (letter,) = drain(sqs, dlq_url)
+    attributes = letter["MessageAttributes"]
+    assert attributes["outcome"]["StringValue"] == "conflict"
+    assert "User exists with same username" in attributes["reason"]["StringValue"]
+    assert attributes["httpStatus"]["StringValue"] == "409"
+    assert json.loads(letter["Body"])["email"] == f"{tag}-other@example.com"
+    (user,) = admin.get_users({"username": f"{tag}-taken", "exact": True})
+    assert user["email"] == f"{tag}@example.com"
+
+
+def test_a_username_keycloak_refuses_lands_in_the_dlq(make_runtime, admin, tag, sqs, dlq_url):
+    # Passes our schema (no <>&"' or spaces) but breaks Keycloak's username rules.
+    refused = body(email=f"{tag}@example.com", username=f"{tag}/slash")
+    good = body(email=f"{tag}-ok@example.com")
+    response = process_event(sqs_event(refused, good), Deadline.after(30, 2000), make_runtime())
+
+    assert failures(response) == []
+    (letter,) = drain(sqs, dlq_url)
+    attributes = letter["MessageAttributes"]
+    assert attributes["httpStatus"]["StringValue"] == "400"
+    assert "username" in attributes["reason"]["StringValue"]
+    assert admin.get_users({"search": tag}) != []
+    assert admin.get_users({"username": f"{tag}/slash", "exact": True}) == []
+
+
+def test_a_cold_batch_of_ten_makes_exactly_one_token_request(make_runtime, admin, tag):
+    def client_logins() -> int:
+        events = admin.connection.raw_get(
+            "admin/realms/registrar/events", type="CLIENT_LOGIN", client="registrar", max=10000
+        ).json()
+        return len(events)
+
+    before = client_logins()
+    response = process_event(sqs_event(*new_users(tag)), Deadline.after(30, 2000), make_runtime())
+    assert failures(response) == []
+    assert client_logins() - before == 1

@@ -1,0 +1,5 @@
+import sys
+
+from registrar_local.cli import main
+
+sys.exit(main())

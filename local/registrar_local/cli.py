@@ -1,0 +1,183 @@
+"""Command line of the local stack: send, poll, demo."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from registrar.observability import MetricName
+from registrar_local.moto_server import sqs_client
+from registrar_local.samples import event_bodies, generated_registrations, read_json_lines
+from registrar_local.stack import ConsumerRun, local_stack, queue_depth, run_consumers, send_bodies, wait_until_drained
+from registrar_local.stack_settings import read_stack_settings
+
+console = Console()
+
+
+def stop_on_signals(stop: threading.Event) -> None:
+    """SIGINT/SIGTERM stop the pollers after their batch in flight; nothing received is lost."""
+
+    def handle(signum: int, _frame: object) -> None:
+        console.print(f"[yellow]{signal.Signals(signum).name}: finishing the batches in flight...[/]")
+        stop.set()
+
+    signal.signal(signal.SIGINT, handle)
+    signal.signal(signal.SIGTERM, handle)
+
+
+def cmd_send(args: argparse.Namespace) -> int:
+    bodies = read_json_lines(Path(args.file))
+    sent = send_bodies(sqs_client(args.endpoint_url, args.region), args.queue_url, bodies)
+    console.print(f"sent {sent} messages to {args.queue_url}")
+    return 0
+
+
+def cmd_poll(args: argparse.Namespace) -> int:
+    import os  # noqa: PLC0415
+
+    settings = read_stack_settings()
+    settings = replace(
+        settings,
+        max_concurrency=args.concurrency or settings.max_concurrency,
+        batch_size=args.batch_size or settings.batch_size,
+        function_timeout=args.function_timeout or settings.function_timeout,
+    )
+    stop = threading.Event()
+    stop_on_signals(stop)
+    sqs = sqs_client(args.endpoint_url, args.region)
+    queue_depth(sqs, args.queue_url)  # fails fast on a wrong queue URL or missing credentials
+    run = ConsumerRun()
+    log_path = Path(args.log_file)
+    consumers = threading.Thread(
+        target=run_consumers,
+        args=(lambda: sqs_client(args.endpoint_url, args.region), args.queue_url, dict(os.environ), settings, stop, log_path, run),
+    )
+    consumers.start()
+    if args.until_drained:
+        wait_until_drained(sqs, args.queue_url, stop, timeout=args.timeout)
+        stop.set()
+    consumers.join()
+    console.print(f"received {run.received}, deleted {run.deleted}, returned {run.returned}; function log: {log_path}")
+    return 0
+
+
+def summary_table(run: ConsumerRun, in_dlq: int, left: int, elapsed: float) -> Table:
+    totals = run.metrics.snapshot()
+    created = int(totals.get(MetricName.CREATED, 0))
+    table = Table(title="sqs-keycloak-registrar: local run")
+    table.add_column("outcome")
+    table.add_column("messages", justify="right")
+    rows: list[tuple[str, Any]] = [
+        ("created", created),
+        ("already registered", int(totals.get(MetricName.ALREADY_REGISTERED, 0))),
+        ("conflict", int(totals.get(MetricName.CONFLICT, 0))),
+        ("invalid", int(totals.get(MetricName.INVALID, 0))),
+        ("retried (retryable + deferred)", int(totals.get(MetricName.RETRYABLE, 0) + totals.get(MetricName.DEFERRED, 0))),
+        ("in the DLQ", in_dlq),
+        ("left in the queue", left),
+        ("users per second", f"{created / elapsed:.1f}" if elapsed > 0 else "-"),
+    ]
+    for name, value in rows:
+        table.add_row(name, str(value))
+    return table
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    settings = read_stack_settings()
+    stop = threading.Event()
+    with local_stack(keycloak_url=args.keycloak_url, settings=settings, keep_running=args.keep_running) as stack:
+        console.print(f"Keycloak {stack.keycloak_url}  (admin console: realm 'registrar')")
+        console.print(f"SQS (moto) {stack.sqs_endpoint}  queue {stack.queues.source_url}")
+        sqs = stack.sqs()
+        bodies = event_bodies() + [json.dumps(r) for r in generated_registrations(args.count)]
+        total = send_bodies(sqs, stack.queues.source_url, bodies)
+        console.print(f"enqueued {total} messages ({total - args.count} from events/, {args.count} generated)")
+        stop_on_signals(stop)
+        run = ConsumerRun()
+        log_path = stack.log_dir / "function.log"
+        consumers = threading.Thread(
+            target=run_consumers,
+            args=(stack.sqs, stack.queues.source_url, stack.function_environment(), settings, stop, log_path, run),
+        )
+        started = time.monotonic()
+        consumers.start()
+        with Progress(
+            TextColumn("registering"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+        ) as progress:
+            task = progress.add_task("registering", total=total)
+            drained = wait_until_drained(
+                sqs,
+                stack.queues.source_url,
+                stop,
+                timeout=args.timeout,
+                on_tick=lambda depth: progress.update(task, completed=total - depth),
+            )
+        elapsed = time.monotonic() - started
+        stop.set()
+        consumers.join()
+        in_dlq = queue_depth(sqs, stack.queues.dlq_url)
+        left = queue_depth(sqs, stack.queues.source_url)
+        console.print(summary_table(run, in_dlq, left, elapsed))
+        console.print(f"function log: {log_path}")
+        if not drained:
+            console.print("[red]the queue did not drain before --timeout[/]")
+        if args.keep_running:
+            console.print("Keycloak and moto keep running (stop them with Ctrl-C)")
+            keep = threading.Event()
+            stop_on_signals(keep)
+            keep.wait()
+        return 0 if drained else 1
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="registrar-local", description=__doc__)
+    commands = root.add_subparsers(dest="command", required=True)
+
+    send = commands.add_parser("send", help="enqueue a JSON-lines file, one registration per line")
+    send.add_argument("file", help="JSON-lines file; each line becomes one message body as written")
+    send.add_argument("--queue-url", required=True)
+    send.add_argument("--endpoint-url", help="SQS endpoint (moto's URL); omit for real SQS")
+    send.add_argument("--region")
+    send.set_defaults(func=cmd_send)
+
+    poll = commands.add_parser(
+        "poll", help="consume a queue the way the event source mapping does (real SQS or moto)"
+    )
+    poll.add_argument("--queue-url", required=True)
+    poll.add_argument("--endpoint-url", help="SQS endpoint (moto's URL); omit for real SQS")
+    poll.add_argument("--region")
+    poll.add_argument("--concurrency", type=int, help="concurrent invocations (default: the template's MaxConcurrency)")
+    poll.add_argument("--batch-size", type=int, help="messages per invocation (default: the template's BatchSize)")
+    poll.add_argument("--function-timeout", type=int, help="seconds (default: the template's FunctionTimeout)")
+    poll.add_argument("--until-drained", action="store_true", help="stop once the queue is empty")
+    poll.add_argument("--timeout", type=float, default=3600, help="with --until-drained: give up after this many seconds")
+    poll.add_argument("--log-file", default="function.log", help="where the function's log lines go")
+    poll.set_defaults(func=cmd_poll)
+
+    demo = commands.add_parser("demo", help="start Keycloak and SQS here, register events/ plus --count users, report")
+    demo.add_argument("--count", type=int, default=100, help="generated registrations to add (default 100)")
+    demo.add_argument("--keycloak-url", help="use this running Keycloak (with the project's realm) instead of starting one")
+    demo.add_argument("--keep-running", action="store_true", help="leave Keycloak and moto running afterwards")
+    demo.add_argument("--timeout", type=float, default=600, help="seconds to wait for the queue to drain")
+    demo.set_defaults(func=cmd_demo)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

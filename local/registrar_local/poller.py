@@ -1,0 +1,133 @@
+"""A consumer with the SQS event source mapping's semantics, for moto or real SQS.
+
+Each poller receives up to BatchSize messages, hands the function a Lambda-shaped event,
+and deletes only the messages its answer does not name in batchItemFailures. When the
+function raises, times out, or answers with an itemIdentifier that is not in the batch, the
+whole batch stays on the queue, as with Lambda. Redrive is left to the queue itself.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+Invoke = Callable[[dict[str, Any]], Any]
+"""Runs the function on one event and returns its answer; raises if the invocation failed."""
+
+
+class InvocationFailed(Exception):
+    """The function raised or timed out: the whole batch comes back."""
+
+
+@dataclass(frozen=True)
+class BatchReport:
+    received: int
+    deleted: int
+    returned: int
+    error: str | None = None
+
+
+def lambda_event(messages: Sequence[Mapping[str, Any]], queue_arn: str, region: str) -> dict[str, Any]:
+    """The event Lambda builds from ReceiveMessage output."""
+    return {
+        "Records": [
+            {
+                "messageId": message["MessageId"],
+                "receiptHandle": message["ReceiptHandle"],
+                "body": message["Body"],
+                "attributes": dict(message.get("Attributes", {})),
+                "messageAttributes": {
+                    name: {
+                        "stringValue": value.get("StringValue"),
+                        "binaryValue": value.get("BinaryValue"),
+                        "stringListValues": [],
+                        "binaryListValues": [],
+                        "dataType": value["DataType"],
+                    }
+                    for name, value in message.get("MessageAttributes", {}).items()
+                },
+                "md5OfBody": message.get("MD5OfBody", ""),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": region,
+            }
+            for message in messages
+        ]
+    }
+
+
+def failed_message_ids(response: Any, batch_ids: set[str]) -> set[str]:  # noqa: ANN401 - any JSON answer
+    """Which messages to keep, by the partial batch response rules; all of them if the answer is invalid."""
+    if response is None or not isinstance(response, Mapping):
+        return set()
+    failures = response.get("batchItemFailures")
+    if not failures:
+        return set()
+    if not isinstance(failures, list):
+        return set(batch_ids)
+    kept: set[str] = set()
+    for failure in failures:
+        identifier = failure.get("itemIdentifier") if isinstance(failure, Mapping) else None
+        if not isinstance(identifier, str) or identifier not in batch_ids:
+            return set(batch_ids)  # an unknown or empty itemIdentifier fails the whole batch
+        kept.add(identifier)
+    return kept
+
+
+class Poller:
+    """One concurrent 'execution environment' of the mapping: receive, invoke, settle, repeat."""
+
+    def __init__(
+        self,
+        sqs: Any,  # noqa: ANN401
+        queue_url: str,
+        invoke: Invoke,
+        *,
+        batch_size: int = 10,
+        wait_seconds: int = 1,
+    ) -> None:
+        self._sqs = sqs
+        self._queue_url = queue_url
+        self._invoke = invoke
+        self._batch_size = batch_size
+        self._wait_seconds = wait_seconds
+        attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]
+        self._queue_arn = attributes["QueueArn"]
+        self._region = self._queue_arn.split(":")[3]
+
+    def poll_once(self) -> BatchReport | None:
+        messages = self._sqs.receive_message(
+            QueueUrl=self._queue_url,
+            MaxNumberOfMessages=self._batch_size,
+            WaitTimeSeconds=self._wait_seconds,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
+        if not messages:
+            return None
+        batch_ids = {message["MessageId"] for message in messages}
+        try:
+            response = self._invoke(lambda_event(messages, self._queue_arn, self._region))
+        except InvocationFailed as failed:
+            return BatchReport(received=len(messages), deleted=0, returned=len(messages), error=str(failed))
+        kept = failed_message_ids(response, batch_ids)
+        done = [message for message in messages if message["MessageId"] not in kept]
+        self._delete(done)
+        return BatchReport(received=len(messages), deleted=len(done), returned=len(kept))
+
+    def run(self, stop: threading.Event, on_batch: Callable[[BatchReport], None] | None = None) -> None:
+        """Poll until `stop` is set; a batch in flight is always settled first."""
+        while not stop.is_set():
+            report = self.poll_once()
+            if report is not None and on_batch is not None:
+                on_batch(report)
+
+    def _delete(self, messages: Sequence[Mapping[str, Any]]) -> None:
+        for start in range(0, len(messages), 10):
+            chunk = messages[start : start + 10]
+            self._sqs.delete_message_batch(
+                QueueUrl=self._queue_url,
+                Entries=[{"Id": str(index), "ReceiptHandle": m["ReceiptHandle"]} for index, m in enumerate(chunk)],
+            )

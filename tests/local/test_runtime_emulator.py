@@ -1,0 +1,69 @@
+"""Each file in events/ through the path `sam local invoke -e events/<file>` takes: RIE + awslambdaric."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from registrar_local.moto_server import MotoServer
+from registrar_local.rie import EmulatedFunction
+from registrar_local.samples import EVENTS_DIR
+from registrar_local.stack import create_queues, function_env
+from registrar_local.stack_settings import read_stack_settings
+
+pytestmark = pytest.mark.keycloak
+
+EVENT_FILES = sorted(path for path in EVENTS_DIR.glob("*.json") if "Records" in json.loads(path.read_text()))
+
+
+@pytest.fixture(scope="module")
+def moto() -> Iterator[MotoServer]:
+    server = MotoServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def emulated(keycloak_url: str, moto: MotoServer, tmp_path_factory) -> Iterator[tuple[EmulatedFunction, str]]:
+    queues = create_queues(moto.sqs(), read_stack_settings(), prefix="rie")
+    function = EmulatedFunction(
+        function_env(keycloak_url, queues.dlq_url, moto.url),
+        log_path=tmp_path_factory.mktemp("rie") / "rie.log",
+    ).start()
+    yield function, queues.dlq_url
+    function.stop()
+
+
+def test_events_directory_has_the_documented_files():
+    assert {path.name for path in EVENT_FILES} >= {
+        "new-users.json",
+        "duplicates.json",
+        "invalid.json",
+        "sns-wrapped.json",
+        "eventbridge-wrapped.json",
+    }
+
+
+@pytest.mark.parametrize("event_file", EVENT_FILES, ids=lambda path: path.name)
+def test_every_event_file_is_answered_without_failures(emulated, moto, event_file: Path):
+    function, dlq_url = emulated
+    event = json.loads(event_file.read_text())
+    batch_ids = {record["messageId"] for record in event["Records"]}
+
+    response = function.invoke(event)
+
+    # Against a healthy Keycloak nothing is retryable: each record is a user, an
+    # "already registered", or a DLQ copy.
+    assert response == {"batchItemFailures": []}, response
+    if event_file.name == "invalid.json":
+        sqs = moto.sqs()
+        letters = []
+        while batch := sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]).get(
+            "Messages", []
+        ):
+            letters.extend(batch)
+        dead = {letter["MessageAttributes"]["originalMessageId"]["StringValue"] for letter in letters}
+        assert dead == batch_ids

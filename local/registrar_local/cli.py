@@ -61,7 +61,15 @@ def cmd_poll(args: argparse.Namespace) -> int:
     log_path = Path(args.log_file)
     consumers = threading.Thread(
         target=run_consumers,
-        args=(lambda: sqs_client(args.endpoint_url, args.region), args.queue_url, dict(os.environ), settings, stop, log_path, run),
+        args=(
+            lambda: sqs_client(args.endpoint_url, args.region),
+            args.queue_url,
+            dict(os.environ),
+            settings,
+            stop,
+            log_path,
+            run,
+        ),
     )
     consumers.start()
     if args.until_drained:
@@ -83,7 +91,10 @@ def summary_table(run: ConsumerRun, in_dlq: int, left: int, elapsed: float) -> T
         ("already registered", int(totals.get(MetricName.ALREADY_REGISTERED, 0))),
         ("conflict", int(totals.get(MetricName.CONFLICT, 0))),
         ("invalid", int(totals.get(MetricName.INVALID, 0))),
-        ("retried (retryable + deferred)", int(totals.get(MetricName.RETRYABLE, 0) + totals.get(MetricName.DEFERRED, 0))),
+        (
+            "retried (retryable + deferred)",
+            int(totals.get(MetricName.RETRYABLE, 0) + totals.get(MetricName.DEFERRED, 0)),
+        ),
         ("in the DLQ", in_dlq),
         ("left in the queue", left),
         ("users per second", f"{created / elapsed:.1f}" if elapsed > 0 else "-"),
@@ -151,9 +162,7 @@ def parser() -> argparse.ArgumentParser:
     send.add_argument("--region")
     send.set_defaults(func=cmd_send)
 
-    poll = commands.add_parser(
-        "poll", help="consume a queue the way the event source mapping does (real SQS or moto)"
-    )
+    poll = commands.add_parser("poll", help="consume a queue the way the event source mapping does (real SQS or moto)")
     poll.add_argument("--queue-url", required=True)
     poll.add_argument("--endpoint-url", help="SQS endpoint (moto's URL); omit for real SQS")
     poll.add_argument("--region")
@@ -161,13 +170,17 @@ def parser() -> argparse.ArgumentParser:
     poll.add_argument("--batch-size", type=int, help="messages per invocation (default: the template's BatchSize)")
     poll.add_argument("--function-timeout", type=int, help="seconds (default: the template's FunctionTimeout)")
     poll.add_argument("--until-drained", action="store_true", help="stop once the queue is empty")
-    poll.add_argument("--timeout", type=float, default=3600, help="with --until-drained: give up after this many seconds")
+    poll.add_argument(
+        "--timeout", type=float, default=3600, help="with --until-drained: give up after this many seconds"
+    )
     poll.add_argument("--log-file", default="function.log", help="where the function's log lines go")
     poll.set_defaults(func=cmd_poll)
 
     demo = commands.add_parser("demo", help="start Keycloak and SQS here, register events/ plus --count users, report")
     demo.add_argument("--count", type=int, default=100, help="generated registrations to add (default 100)")
-    demo.add_argument("--keycloak-url", help="use this running Keycloak (with the project's realm) instead of starting one")
+    demo.add_argument(
+        "--keycloak-url", help="use this running Keycloak (with the project's realm) instead of starting one"
+    )
     demo.add_argument("--keep-running", action="store_true", help="leave Keycloak and moto running afterwards")
     demo.add_argument("--timeout", type=float, default=600, help="seconds to wait for the queue to drain")
     demo.set_defaults(func=cmd_demo)

@@ -79,7 +79,7 @@ class FunctionEnvironment:
         self._process: multiprocessing.process.BaseProcess | None = None
         self._connection: Connection | None = None
 
-    def invoke(self, event: dict[str, Any]) -> Any:  # noqa: ANN401 - the function's JSON answer
+    def invoke(self, event: dict[str, Any]) -> Any:
         connection = self._ensure_started()
         connection.send(("invoke", event))
         end = time.monotonic() + self._timeout_seconds + _IPC_GRACE_SECONDS
@@ -148,7 +148,7 @@ def _serve(
     os.environ.update(environment)
     log = open(log_path, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 - lives as long as the process
     # Before the handler is imported: Powertools binds its log stream to stdout at import time.
-    sys.stdout = _StdoutRouter(connection, log)  # type: ignore[assignment]
+    sys.stdout = _StdoutRouter(connection, log)
     sys.stderr = log
     module_name, function_name = handler_path.rsplit(".", 1)
     handler: Callable[[Any, Any], Any] = getattr(importlib.import_module(module_name), function_name)

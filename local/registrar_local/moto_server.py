@@ -16,7 +16,8 @@ from registrar_local.keycloak_server import cache_dir, free_port
 
 REGION = "us-east-1"
 # moto accepts any credentials; these only keep boto3 from looking for real ones.
-FAKE_CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}  # noqa: S105
+FAKE_ACCESS_KEY_ID = "local"
+FAKE_SECRET_ACCESS_KEY = "local"  # noqa: S105
 
 
 @dataclass
@@ -61,12 +62,18 @@ class MotoServer:
                 self.process.kill()
                 self.process.wait()
 
-    def sqs(self) -> Any:  # noqa: ANN401 - boto3 clients are typed by stubs only
+    def sqs(self) -> Any:
         return sqs_client(self.url)
 
 
-def sqs_client(endpoint_url: str | None = None, region: str | None = None) -> Any:  # noqa: ANN401
+def sqs_client(endpoint_url: str | None = None, region: str | None = None) -> Any:
     """An SQS client for moto (endpoint given) or for real SQS (the default credential chain)."""
     if endpoint_url is None:
         return boto3.client("sqs", region_name=region)
-    return boto3.client("sqs", endpoint_url=endpoint_url, region_name=region or REGION, **FAKE_CREDENTIALS)
+    return boto3.client(
+        "sqs",
+        endpoint_url=endpoint_url,
+        region_name=region or REGION,
+        aws_access_key_id=FAKE_ACCESS_KEY_ID,
+        aws_secret_access_key=FAKE_SECRET_ACCESS_KEY,
+    )

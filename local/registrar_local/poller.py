@@ -58,7 +58,7 @@ def lambda_event(messages: Sequence[Mapping[str, Any]], queue_arn: str, region: 
     }
 
 
-def failed_message_ids(response: Any, batch_ids: set[str]) -> set[str]:  # noqa: ANN401 - any JSON answer
+def failed_message_ids(response: Any, batch_ids: set[str]) -> set[str]:
     """Which messages to keep, by the partial batch response rules; all of them if the answer is invalid."""
     if response is None or not isinstance(response, Mapping):
         return set()
@@ -81,7 +81,7 @@ class Poller:
 
     def __init__(
         self,
-        sqs: Any,  # noqa: ANN401
+        sqs: Any,
         queue_url: str,
         invoke: Invoke,
         *,

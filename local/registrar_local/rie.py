@@ -34,7 +34,9 @@ def install_rie() -> Path:
     if go is None:
         raise RuntimeError("the Go toolchain is needed to build the Runtime Interface Emulator (go install)")
     bin_dir.mkdir(parents=True, exist_ok=True)
-    subprocess.run([go, "install", f"{RIE_MODULE}@{RIE_VERSION}"], check=True, env={**os.environ, "GOBIN": str(bin_dir)})
+    subprocess.run(
+        [go, "install", f"{RIE_MODULE}@{RIE_VERSION}"], check=True, env={**os.environ, "GOBIN": str(bin_dir)}
+    )
     return binary
 
 
@@ -84,7 +86,7 @@ class EmulatedFunction:
         self._wait_listening()
         return self
 
-    def invoke(self, event: Any) -> Any:  # noqa: ANN401 - JSON in, JSON out
+    def invoke(self, event: Any) -> Any:
         response = requests.post(self.invocation_url, json=event, timeout=self.timeout_seconds + 10)
         response.raise_for_status()
         return response.json()

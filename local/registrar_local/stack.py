@@ -14,7 +14,7 @@ from typing import Any
 from registrar.observability import METRICS_NAMESPACE, SERVICE_NAME
 from registrar_local.environments import FunctionEnvironment, MetricTotals
 from registrar_local.keycloak_server import KeycloakServer, cache_dir, function_environment
-from registrar_local.moto_server import FAKE_CREDENTIALS, REGION, MotoServer
+from registrar_local.moto_server import FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY, REGION, MotoServer
 from registrar_local.poller import BatchReport, Poller
 from registrar_local.stack_settings import StackSettings, read_stack_settings
 
@@ -25,7 +25,7 @@ class Queues:
     dlq_url: str
 
 
-def create_queues(sqs: Any, settings: StackSettings, prefix: str = "registrations") -> Queues:  # noqa: ANN401
+def create_queues(sqs: Any, settings: StackSettings, prefix: str = "registrations") -> Queues:
     """The source queue and its DLQ, with the template's settings."""
     dlq_url = sqs.create_queue(
         QueueName=f"{prefix}-dlq",
@@ -44,7 +44,7 @@ def create_queues(sqs: Any, settings: StackSettings, prefix: str = "registration
     return Queues(source_url=source_url, dlq_url=dlq_url)
 
 
-def send_bodies(sqs: Any, queue_url: str, bodies: Iterable[str]) -> int:  # noqa: ANN401
+def send_bodies(sqs: Any, queue_url: str, bodies: Iterable[str]) -> int:
     sent = 0
     chunk: list[str] = []
     for body in [*bodies, None]:
@@ -61,7 +61,7 @@ def send_bodies(sqs: Any, queue_url: str, bodies: Iterable[str]) -> int:  # noqa
     return sent
 
 
-def queue_depth(sqs: Any, queue_url: str) -> int:  # noqa: ANN401
+def queue_depth(sqs: Any, queue_url: str) -> int:
     attributes = sqs.get_queue_attributes(
         QueueUrl=queue_url,
         AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
@@ -81,8 +81,8 @@ def function_env(keycloak_url: str, dlq_url: str, sqs_endpoint: str | None) -> d
     if sqs_endpoint is not None:
         environment |= {
             "AWS_ENDPOINT_URL_SQS": sqs_endpoint,
-            "AWS_ACCESS_KEY_ID": FAKE_CREDENTIALS["aws_access_key_id"],
-            "AWS_SECRET_ACCESS_KEY": FAKE_CREDENTIALS["aws_secret_access_key"],
+            "AWS_ACCESS_KEY_ID": FAKE_ACCESS_KEY_ID,
+            "AWS_SECRET_ACCESS_KEY": FAKE_SECRET_ACCESS_KEY,
         }
     return environment
 
@@ -142,7 +142,7 @@ def run_consumers(
 
 
 def wait_until_drained(
-    sqs: Any,  # noqa: ANN401
+    sqs: Any,
     queue_url: str,
     stop: threading.Event,
     timeout: float,
@@ -172,7 +172,7 @@ class LocalStack:
     settings: StackSettings
     log_dir: Path
 
-    def sqs(self) -> Any:  # noqa: ANN401
+    def sqs(self) -> Any:
         from registrar_local.moto_server import sqs_client  # noqa: PLC0415
 
         return sqs_client(self.sqs_endpoint)

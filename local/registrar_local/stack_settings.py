@@ -57,7 +57,7 @@ def read_stack_settings(path: Path = TEMPLATE) -> StackSettings:
 
     mappings = template.get("Mappings", {})
 
-    def resolve_any(value: Any) -> Any:  # noqa: ANN401 - a template value
+    def resolve_any(value: Any) -> Any:
         """Literals, parameter defaults and Fn::FindInMap: what the template can say before a deploy."""
         if isinstance(value, dict) and set(value) == {"Ref"} and value["Ref"] in parameters:
             return parameters[value["Ref"]]["Default"]
@@ -68,10 +68,10 @@ def read_stack_settings(path: Path = TEMPLATE) -> StackSettings:
             return value
         raise ValueError(f"{path}: cannot resolve {value!r} without deploying")
 
-    def resolve(value: Any) -> int:  # noqa: ANN401
+    def resolve(value: Any) -> int:
         return int(resolve_any(value))
 
-    def globals_or(properties: dict[str, Any], name: str) -> Any:  # noqa: ANN401
+    def globals_or(properties: dict[str, Any], name: str) -> Any:
         return properties.get(name, template.get("Globals", {}).get("Function", {}).get(name))
 
     function = resources["RegistrationFunction"]["Properties"]

@@ -46,7 +46,15 @@ def test_220_messages_end_as_190_users_10_dead_letters_and_an_empty_queue(keyclo
         run = ConsumerRun()
         consumers = threading.Thread(
             target=run_consumers,
-            args=(stack.sqs, stack.queues.source_url, stack.function_environment(), settings, stop, tmp_path / "f.log", run),
+            args=(
+                stack.sqs,
+                stack.queues.source_url,
+                stack.function_environment(),
+                settings,
+                stop,
+                tmp_path / "f.log",
+                run,
+            ),
         )
         consumers.start()
         try:

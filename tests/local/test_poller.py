@@ -116,7 +116,12 @@ def test_partial_batch_response_rules(response, kept):
 
 def test_redrive_is_left_to_the_queue(sqs, queues):
     # A message that fails maxReceiveCount times is moved to the DLQ by the queue itself.
-    poller = Poller(sqs, queues.source_url, lambda event: {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in event["Records"]]}, wait_seconds=0)
+    poller = Poller(
+        sqs,
+        queues.source_url,
+        lambda event: {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in event["Records"]]},
+        wait_seconds=0,
+    )
     for _ in range(SETTINGS.max_receive_count + 1):
         poller.poll_once()
     assert queue_depth(sqs, queues.source_url) == 0

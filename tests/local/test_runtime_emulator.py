@@ -58,12 +58,19 @@ def test_every_event_file_is_answered_without_failures(emulated, moto, event_fil
     # Against a healthy Keycloak nothing is retryable: each record is a user, an
     # "already registered", or a DLQ copy.
     assert response == {"batchItemFailures": []}, response
+    dead = {letter["MessageAttributes"]["originalMessageId"]["StringValue"] for letter in take_all(moto.sqs(), dlq_url)}
+    assert dead <= batch_ids
     if event_file.name == "invalid.json":
-        sqs = moto.sqs()
-        letters = []
-        while batch := sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]).get(
-            "Messages", []
-        ):
-            letters.extend(batch)
-        dead = {letter["MessageAttributes"]["originalMessageId"]["StringValue"] for letter in letters}
         assert dead == batch_ids
+
+
+def take_all(sqs, queue_url: str) -> list[dict]:
+    """Receive and delete every message of a queue."""
+    taken: list[dict] = []
+    while batch := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]).get(
+        "Messages", []
+    ):
+        taken.extend(batch)
+        for message in batch:
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return taken

@@ -35,7 +35,7 @@ def dlq_url(sqs: Any) -> str:
 
 
 @pytest.fixture
-def make_runtime(keycloak_url: str, dlq_url: str):  # noqa: ANN201
+def make_runtime(keycloak_url: str, dlq_url: str):
     """A fresh runtime (a cold execution environment) against the real Keycloak."""
 
     def make(**overrides: str) -> Runtime:

@@ -33,6 +33,11 @@ ENVIRONMENT_VARIABLES: dict[str, str] = {
     "ALLOW_PASSWORDS": "allow_passwords",
     "REGISTRATION_ID_ATTRIBUTE": "registration_id_attribute",
     "SECRET_MAX_AGE_SECONDS": "secret_max_age_seconds",
+    "RETRY_MAX_ATTEMPTS": "retry_max_attempts",
+    "CIRCUIT_FAILURE_THRESHOLD": "circuit_failure_threshold",
+    "CIRCUIT_COOLDOWN_SECONDS": "circuit_cooldown_seconds",
+    "VISIBILITY_BACKOFF_BASE_SECONDS": "visibility_backoff_base_seconds",
+    "VISIBILITY_BACKOFF_MAX_SECONDS": "visibility_backoff_max_seconds",
 }
 
 PositiveSeconds = Annotated[float, Field(gt=0, le=900)]
@@ -62,6 +67,11 @@ class Settings(BaseModel):
     allow_passwords: bool = False
     registration_id_attribute: str = "registrationId"
     secret_max_age_seconds: int = Field(default=300, ge=0)
+    retry_max_attempts: int = Field(default=3, ge=1, le=10)
+    circuit_failure_threshold: int = Field(default=5, ge=1)
+    circuit_cooldown_seconds: float = Field(default=30.0, ge=0)
+    visibility_backoff_base_seconds: float = Field(default=30.0, ge=0)
+    visibility_backoff_max_seconds: float = Field(default=900.0, ge=0, le=43200)
 
     @field_validator("allowed_groups", "allowed_attributes", "allowed_required_actions", mode="before")
     @classmethod

@@ -19,7 +19,9 @@ from registrar.keycloak import KeycloakUnavailable
 from registrar.messages import InvalidMessage, Registration, parse_body
 from registrar.observability import logger, mask_email, metrics, record_batch_metrics, record_keycloak_latencies, tracer
 from registrar.registration import Outcome, OutcomeKind
+from registrar.resilience import CircuitOpen, CircuitState
 from registrar.runtime import Runtime, current_runtime
+from registrar.visibility import Postponement
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,8 @@ class _Record:
     message_id: str
     body: str
     receive_count: str
+    receipt_handle: str
+    queue_arn: str
 
 
 @tracer.capture_lambda_handler(capture_response=False)
@@ -55,12 +59,27 @@ def process_event(event: object, deadline: Deadline, runtime: Runtime) -> dict[s
         outcomes.update(_register_all(valid, deadline, runtime))
 
     sent = _dead_letter(records, outcomes, runtime)
-    failures = [
-        record.message_id
-        for record in records
-        if not outcomes[record.message_id].succeeded and record.message_id not in sent
+    failed = [
+        record for record in records if not outcomes[record.message_id].succeeded and record.message_id not in sent
     ]
-    record_batch_metrics((outcomes[record.message_id] for record in records), sent_to_dlq=len(sent))
+    backed_off = runtime.visibility.postpone(
+        [
+            Postponement(
+                message_id=record.message_id,
+                queue_arn=record.queue_arn,
+                receipt_handle=record.receipt_handle,
+                seconds=runtime.backoff.seconds(_as_int(record.receive_count), outcomes[record.message_id].retry_after),
+            )
+            for record in failed
+        ]
+    )
+    record_batch_metrics(
+        (outcomes[record.message_id] for record in records),
+        sent_to_dlq=len(sent),
+        retries=runtime.directory.retries.take(),
+        circuit_open=runtime.directory.breaker.state is not CircuitState.CLOSED,
+        backed_off=backed_off,
+    )
     record_keycloak_latencies(
         latency
         for outcome in {id(o): o for o in outcomes.values()}.values()
@@ -68,9 +87,14 @@ def process_event(event: object, deadline: Deadline, runtime: Runtime) -> dict[s
     )
     logger.info(
         "batch handled",
-        extra={"records": len(records), "failures": len(failures), "sent_to_dlq": len(sent)},
+        extra={
+            "records": len(records),
+            "failures": len(failed),
+            "sent_to_dlq": len(sent),
+            "circuit": runtime.directory.breaker.state.value,
+        },
     )
-    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failures]}
+    return {"batchItemFailures": [{"itemIdentifier": record.message_id} for record in failed]}
 
 
 def _register_all(
@@ -79,10 +103,16 @@ def _register_all(
     # One token request before the fan-out, so the workers never race for it.
     try:
         runtime.directory.ensure_token(deadline)
-    except (KeycloakUnavailable, DeadlineReached) as error:
-        kind = OutcomeKind.DEFERRED if isinstance(error, DeadlineReached) else OutcomeKind.RETRYABLE
+    except (KeycloakUnavailable, DeadlineReached, CircuitOpen) as error:
+        kind = OutcomeKind.RETRYABLE if isinstance(error, KeycloakUnavailable) else OutcomeKind.DEFERRED
         logger.warning("Keycloak token unavailable; batch not started", extra={"reason": str(error)})
-        unavailable = Outcome(kind, f"no token: {error}", type(error).__name__, getattr(error, "status", None))
+        unavailable = Outcome(
+            kind,
+            f"no token: {error}",
+            type(error).__name__,
+            getattr(error, "status", None),
+            retry_after=getattr(error, "retry_after", None),
+        )
         return {message_id: unavailable for message_id, _ in valid}
 
     def register(registration: Registration, message_ids: Sequence[str], deadline: Deadline) -> Outcome:
@@ -149,8 +179,24 @@ def _records(event: object) -> list[_Record]:
         body = item.get("body")
         attributes = item.get("attributes")
         receive_count = attributes.get("ApproximateReceiveCount", "") if isinstance(attributes, Mapping) else ""
-        records.append(_Record(message_id, body if isinstance(body, str) else "", str(receive_count)))
+        records.append(
+            _Record(
+                message_id=message_id,
+                body=body if isinstance(body, str) else "",
+                receive_count=str(receive_count),
+                receipt_handle=_text(item.get("receiptHandle")),
+                queue_arn=_text(item.get("eventSourceARN")),
+            )
+        )
     return records
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _as_int(value: str) -> int:
+    return int(value) if value.isdigit() else 1
 
 
 def _unique(records: Sequence[_Record]) -> list[_Record]:

@@ -31,6 +31,9 @@ class MetricName(StrEnum):
     DEFERRED = "RegistrationsDeferred"
     SENT_TO_DLQ = "RegistrationsSentToDLQ"
     KEYCLOAK_LATENCY = "KeycloakLatency"
+    KEYCLOAK_RETRIES = "KeycloakRetries"
+    CIRCUIT_OPEN = "CircuitOpen"
+    VISIBILITY_BACKOFFS = "VisibilityBackoffs"
 
 
 OUTCOME_METRICS: dict[OutcomeKind, MetricName] = {
@@ -43,12 +46,18 @@ OUTCOME_METRICS: dict[OutcomeKind, MetricName] = {
 }
 
 
-def record_batch_metrics(outcomes: Iterable[Outcome], sent_to_dlq: int) -> None:
+def record_batch_metrics(
+    outcomes: Iterable[Outcome], *, sent_to_dlq: int, retries: int, circuit_open: bool, backed_off: int
+) -> None:
     """Add one invocation's metrics; call from the invoking thread only (Metrics is not thread-safe)."""
     counts = Counter(outcome.kind for outcome in outcomes)
     for kind, name in OUTCOME_METRICS.items():
         metrics.add_metric(name=name.value, unit=MetricUnit.Count, value=counts.get(kind, 0))
     metrics.add_metric(name=MetricName.SENT_TO_DLQ.value, unit=MetricUnit.Count, value=sent_to_dlq)
+    metrics.add_metric(name=MetricName.KEYCLOAK_RETRIES.value, unit=MetricUnit.Count, value=retries)
+    # 1 while the breaker is open at the end of an invocation: Maximum over a period is the alarm.
+    metrics.add_metric(name=MetricName.CIRCUIT_OPEN.value, unit=MetricUnit.Count, value=int(circuit_open))
+    metrics.add_metric(name=MetricName.VISIBILITY_BACKOFFS.value, unit=MetricUnit.Count, value=backed_off)
 
 
 def record_keycloak_latencies(latencies_ms: Iterable[float]) -> None:

@@ -11,6 +11,7 @@ from typing import Protocol
 from registrar.deadline import Deadline, DeadlineReached
 from registrar.keycloak import AlreadyExists, Created, CreateResult, KeycloakUnavailable, KeycloakUser, Rejected
 from registrar.messages import Registration
+from registrar.resilience import CircuitOpen
 
 
 class OutcomeKind(StrEnum):
@@ -66,6 +67,8 @@ class Registrar:
             outcome = self._register(registration, deadline, latencies)
         except DeadlineReached as reached:
             outcome = Outcome(OutcomeKind.DEFERRED, str(reached), error_class="DeadlineReached")
+        except CircuitOpen as circuit:
+            outcome = Outcome(OutcomeKind.DEFERRED, str(circuit), error_class="CircuitOpen")
         except KeycloakUnavailable as error:
             outcome = Outcome(
                 OutcomeKind.RETRYABLE,

@@ -4,22 +4,30 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from registrar.config import Settings
 from registrar.dlq import DeadLetterQueue
 from registrar.keycloak import KeycloakGateway, SecretSource
 from registrar.messages import RegistrationPolicy
 from registrar.observability import logger
-from registrar.registration import Registrar, UserDirectory
+from registrar.registration import Registrar
+from registrar.resilience import CircuitBreaker, ResilientDirectory, RetryPolicy
+from registrar.visibility import VisibilityBackoff, VisibilityChanger
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
 
 
 @dataclass(frozen=True)
 class Runtime:
     settings: Settings
     policy: RegistrationPolicy
-    directory: UserDirectory
+    directory: ResilientDirectory
     registrar: Registrar
     dead_letters: DeadLetterQueue | None
+    visibility: VisibilityChanger
+    backoff: VisibilityBackoff
 
 
 _lock = threading.Lock()
@@ -63,15 +71,24 @@ def build_runtime(settings: Settings) -> Runtime:
         allow_passwords=settings.allow_passwords,
         registration_id_attribute=settings.registration_id_attribute,
     )
-    dead_letters = None
-    if settings.dlq_url is not None:
-        dead_letters = DeadLetterQueue(settings.dlq_url, client_factory=_sqs_client)
+    directory = ResilientDirectory(
+        gateway,
+        CircuitBreaker(
+            failure_threshold=settings.circuit_failure_threshold, cooldown_seconds=settings.circuit_cooldown_seconds
+        ),
+        RetryPolicy(max_attempts=settings.retry_max_attempts),
+    )
+    sqs = LazySqsClient()
     return Runtime(
         settings=settings,
         policy=policy,
-        directory=gateway,
-        registrar=Registrar(gateway, settings.registration_id_attribute),
-        dead_letters=dead_letters,
+        directory=directory,
+        registrar=Registrar(directory, settings.registration_id_attribute),
+        dead_letters=None if settings.dlq_url is None else DeadLetterQueue(settings.dlq_url, client_factory=sqs),
+        visibility=VisibilityChanger(client_factory=sqs),
+        backoff=VisibilityBackoff(
+            base_seconds=settings.visibility_backoff_base_seconds, max_seconds=settings.visibility_backoff_max_seconds
+        ),
     )
 
 
@@ -91,7 +108,17 @@ def secret_source(settings: Settings) -> SecretSource:
     return from_secrets_manager
 
 
-def _sqs_client():  # type: ignore[no-untyped-def]  # noqa: ANN202 - boto3 client types come from stubs
-    import boto3  # noqa: PLC0415 - boto3 costs import time the first record may not need
+class LazySqsClient:
+    """One SQS client per environment, made on first use: boto3 costs import time a clean batch never needs."""
 
-    return boto3.client("sqs")
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._client: SQSClient | None = None
+
+    def __call__(self) -> SQSClient:
+        with self._lock:
+            if self._client is None:
+                import boto3  # noqa: PLC0415
+
+                self._client = boto3.client("sqs")
+            return self._client

@@ -13,7 +13,9 @@ from registrar.config import Settings
 from registrar.dlq import DeadLetterQueue
 from registrar.messages import RegistrationPolicy
 from registrar.registration import Registrar
+from registrar.resilience import CircuitBreaker, ResilientDirectory, RetryPolicy
 from registrar.runtime import Runtime
+from registrar.visibility import VisibilityBackoff, VisibilityChanger
 from tests.unit.fakes import InMemoryDirectory
 
 
@@ -52,12 +54,15 @@ def runtime(directory: InMemoryDirectory, sqs: Any, dlq_url: str) -> Runtime:
         dlq_url=dlq_url,
         allowed_groups=frozenset({"/customers"}),
     )
+    resilient = ResilientDirectory(directory, CircuitBreaker(), RetryPolicy(), sleep=lambda _seconds: None)
     return Runtime(
         settings=settings,
         policy=RegistrationPolicy(allowed_groups=settings.allowed_groups),
-        directory=directory,
-        registrar=Registrar(directory, "registrationId"),
+        directory=resilient,
+        registrar=Registrar(resilient, "registrationId"),
         dead_letters=DeadLetterQueue(dlq_url, client_factory=lambda: sqs),
+        visibility=VisibilityChanger(client_factory=lambda: sqs),
+        backoff=VisibilityBackoff(base_seconds=30, max_seconds=900),
     )
 
 

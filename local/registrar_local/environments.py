@@ -35,10 +35,17 @@ class MetricTotals:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._totals: Counter[str] = Counter()
+        self._invocations: list[dict[str, float]] = []
 
     def add(self, values: Mapping[str, float]) -> None:
         with self._lock:
             self._totals.update(values)
+            self._invocations.append(dict(values))
+
+    def per_invocation(self, name: str) -> list[float]:
+        """One metric's value for each invocation, in the order they were flushed."""
+        with self._lock:
+            return [values[name] for values in self._invocations if name in values]
 
     def snapshot(self) -> dict[str, float]:
         with self._lock:
@@ -81,16 +88,20 @@ class FunctionEnvironment:
 
     def invoke(self, event: dict[str, Any]) -> Any:
         connection = self._ensure_started()
-        connection.send(("invoke", event))
         end = time.monotonic() + self._timeout_seconds + _IPC_GRACE_SECONDS
-        while connection.poll(max(0.0, end - time.monotonic())):
-            kind, payload = connection.recv()
-            if kind == "metrics":
-                self._metrics.add(payload)
-            elif kind == "result":
-                return payload
-            else:
-                raise InvocationFailed(f"function raised {payload}")
+        try:
+            connection.send(("invoke", event))
+            while connection.poll(max(0.0, end - time.monotonic())):
+                kind, payload = connection.recv()
+                if kind == "metrics":
+                    self._metrics.add(payload)
+                elif kind == "result":
+                    return payload
+                else:
+                    raise InvocationFailed(f"function raised {payload}")
+        except (EOFError, OSError) as error:
+            self.close()
+            raise InvocationFailed("the function's environment died mid-invocation") from error
         self.close()
         raise InvocationFailed(f"function timed out after {self._timeout_seconds:.0f}s")
 

@@ -6,6 +6,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import zipfile
 from dataclasses import dataclass, field
@@ -73,12 +74,19 @@ def install(version: str = KEYCLOAK_VERSION) -> Path:
 
 @dataclass
 class KeycloakServer:
-    """One Keycloak process with an in-memory database and the project's realm imported."""
+    """One Keycloak process with the project's realm imported.
+
+    The database is an H2 file in `database_dir` (a temporary folder, removed on stop, when not
+    given), so a server survives a restart, which fault-injection runs need. Every server uses
+    the same database vendor, so starting one never rebuilds the distribution under another.
+    """
 
     http_port: int = field(default_factory=free_port)
     management_port: int = field(default_factory=free_port)
     log_path: Path | None = None
+    database_dir: Path | None = None
     process: subprocess.Popen[bytes] | None = None
+    _temporary_database: bool = False
 
     @property
     def url(self) -> str:
@@ -97,12 +105,16 @@ class KeycloakServer:
         log_path = self.log_path or cache_dir() / f"keycloak-{self.http_port}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self.log_path = log_path
-        with log_path.open("wb") as log:
+        if self.database_dir is None:
+            self.database_dir = Path(tempfile.mkdtemp(prefix="keycloak-db-"))
+            self._temporary_database = True
+        database = ["--db=dev-file", f"--db-url=jdbc:h2:file:{self.database_dir}/keycloakdb;NON_KEYWORDS=VALUE"]
+        with log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [
                     str(home / "bin" / "kc.sh"),
                     "start-dev",
-                    "--db=dev-mem",
+                    *database,
                     "--import-realm",
                     "--http-host=127.0.0.1",
                     f"--http-port={self.http_port}",
@@ -133,15 +145,18 @@ class KeycloakServer:
         self.stop()
         raise TimeoutError(f"Keycloak not ready after {timeout:.0f}s; see {self.log_path}")
 
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, 15)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, 9)
-            self.process.wait()
+    def stop(self, keep_data: bool = False) -> None:
+        """Stop the server; a temporary database is removed unless `keep_data` (for a restart)."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, 15)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, 9)
+                self.process.wait()
+        if self._temporary_database and not keep_data and self.database_dir is not None:
+            shutil.rmtree(self.database_dir, ignore_errors=True)
+            self.database_dir = None
 
 
 def function_environment(keycloak_url: str, dlq_url: str | None = None) -> dict[str, str]:

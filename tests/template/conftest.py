@@ -1,0 +1,174 @@
+"""The SAM stack, offline: the template as aws-sam-translator expands it, and one `sam build`."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+from samtranslator.translator.transform import transform
+from samtranslator.yaml_helper import yaml_parse
+
+REPO = Path(__file__).resolve().parents[2]
+TEMPLATE = REPO / "template.yaml"
+SAMCONFIG = REPO / "samconfig.toml"
+EVENTS = REPO / "events"
+REGION = "eu-west-1"
+ACCOUNT = "123456789012"
+SECRET_ARN = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:sqs-keycloak-registrar/test/client-AbCdEf"
+# The one parameter without a default.
+REQUIRED_PARAMETERS = {"KeycloakClientSecretArn": SECRET_ARN}
+FAKE_AWS = {
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+}
+
+
+class OfflineManagedPolicies:
+    """The translator's managed-policy loader without IAM: the template names no managed policy."""
+
+    def __init__(self) -> None:
+        self.loaded = False
+
+    def load(self) -> dict[str, str]:
+        self.loaded = True
+        return {}
+
+
+def sam_template() -> dict[str, Any]:
+    return yaml_parse(TEMPLATE.read_text(encoding="utf-8"))
+
+
+def translate(
+    parameters: Mapping[str, str] | None = None, code_uri: str = "s3://registrar-code/registrar.zip"
+) -> dict[str, Any]:
+    """The CloudFormation template `sam deploy` would send, for these parameter values.
+
+    The translator only accepts an S3 CodeUri (`sam package` puts one there), so the local `src/`
+    is swapped for `code_uri`.
+    """
+    template = sam_template()
+    template["Resources"]["RegistrationFunction"]["Properties"]["CodeUri"] = code_uri
+    values = {**REQUIRED_PARAMETERS, **(parameters or {})}
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in FAKE_AWS.items():
+            patch.setenv(name, value)
+        return transform(template, dict(values), OfflineManagedPolicies())
+
+
+def resources_of_type(template: Mapping[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
+    return {name: body for name, body in template["Resources"].items() if body["Type"] == resource_type}
+
+
+def parameter_values(template: Mapping[str, Any], overrides: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Every parameter's value as CloudFormation hands it to Ref: the default unless overridden, as a string."""
+    values = {name: str(spec["Default"]) for name, spec in template.get("Parameters", {}).items() if "Default" in spec}
+    values.update(REQUIRED_PARAMETERS)
+    values.update(overrides or {})
+    return values
+
+
+def resolve(value: Any, template: Mapping[str, Any], parameters: Mapping[str, str]) -> Any:
+    """Evaluate Ref to a parameter and Fn::FindInMap the way CloudFormation does; anything else is returned as is."""
+    if isinstance(value, dict) and len(value) == 1:
+        ((function, argument),) = value.items()
+        if function == "Ref" and argument in parameters:
+            return parameters[argument]
+        if function == "Fn::FindInMap":
+            mapping, first, second = (resolve(part, template, parameters) for part in argument)
+            return template["Mappings"][mapping][str(first)][str(second)]
+    return value
+
+
+def samconfig() -> dict[str, Any]:
+    with SAMCONFIG.open("rb") as handle:
+        return tomllib.load(handle)
+
+
+def samconfig_parameters(environment: str) -> dict[str, str]:
+    """A config environment's deploy parameter_overrides, parsed by SAM CLI's own parameter type."""
+    from samcli.cli.types import CfnParameterOverridesType
+
+    overrides = samconfig()[environment]["deploy"]["parameters"]["parameter_overrides"]
+    return dict(CfnParameterOverridesType().convert(overrides, None, None))
+
+
+def sam_executable() -> str:
+    beside_python = Path(sys.executable).parent / "sam"
+    found = str(beside_python) if beside_python.exists() else shutil.which("sam")
+    if found is None:
+        pytest.fail("the sam CLI is not installed (it is in requirements-dev.txt)")
+    return found
+
+
+def sam_environment() -> dict[str, str]:
+    """The sam CLI's environment: fake credentials, no telemetry, the virtualenv's python3.13 first on PATH."""
+    bin_dir = str(Path(sys.executable).parent)
+    return {
+        **os.environ,
+        **FAKE_AWS,
+        "SAM_CLI_TELEMETRY": "0",
+        "PATH": os.pathsep.join([bin_dir, os.environ.get("PATH", "")]),
+    }
+
+
+def run_sam(*arguments: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sam_executable(), *arguments],
+        cwd=REPO,
+        env=sam_environment(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="session")
+def translated() -> dict[str, Any]:
+    """The translated template with every parameter at its default."""
+    return translate()
+
+
+@pytest.fixture
+def translated_copy(translated: dict[str, Any]) -> dict[str, Any]:
+    return copy.deepcopy(translated)
+
+
+@pytest.fixture(scope="session")
+def built_function(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One `sam build` (no container) for the session; the function's built directory."""
+    root = tmp_path_factory.mktemp("sam-build")
+    result = run_sam(
+        "build",
+        "--template-file",
+        str(TEMPLATE),
+        "--build-dir",
+        str(root / "build"),
+        "--cache-dir",
+        str(root / "cache"),
+        "--no-use-container",
+    )
+    assert result.returncode == 0, f"sam build failed:\n{result.stdout}\n{result.stderr}"
+    function_dir = root / "build" / "RegistrationFunction"
+    assert (function_dir / "registrar" / "handler.py").is_file(), sorted(p.name for p in function_dir.iterdir())
+    return function_dir
+
+
+def unpacked_size(directory: Path) -> int:
+    return sum(path.stat().st_size for path in directory.rglob("*") if path.is_file() and not path.is_symlink())
+
+
+def load_event(name: str) -> dict[str, Any]:
+    return json.loads((EVENTS / name).read_text(encoding="utf-8"))

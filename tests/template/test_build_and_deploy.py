@@ -1,0 +1,159 @@
+"""`sam build`, then the built code and the translated template deployed on moto's CloudFormation."""
+
+from __future__ import annotations
+
+import io
+import json
+import warnings
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from registrar.observability import MetricName
+from tests.template.conftest import FAKE_AWS, REGION, translate, unpacked_size
+
+# Left to the Lambda runtime, which has them.
+RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer")
+CODE_BUCKET = "registrar-code"
+CODE_KEY = "registrar.zip"
+STACK = "registrar-smoke"
+PARAMETERS = {
+    "KeycloakClientSecretArn": f"arn:aws:secretsmanager:{REGION}:123456789012:secret:registrar/smoke-AbCdEf",
+    "FunctionTimeout": "60",
+    "MaxConcurrency": "7",
+    "MaxReceiveCount": "6",
+    "BatchSize": "10",
+}
+# Resource types moto 5.2's CloudFormation does not implement. It skips them with a warning and
+# the stack still completes; what they declare is asserted on the translated template instead.
+MOTO_SKIPS = {"AWS::CloudWatch::Alarm", "AWS::SNS::Subscription", "AWS::SQS::QueuePolicy"}
+
+
+def zipped(directory: Path) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(directory.rglob("*")):
+            if path.is_file():
+                archive.write(path, path.relative_to(directory).as_posix())
+    return buffer.getvalue()
+
+
+def test_sam_build_packages_the_function_without_boto3_and_botocore(built_function, record_property):
+    size = unpacked_size(built_function)
+    record_property("unpacked_bytes", size)
+    print(f"\nsam build: {built_function} is {size / 1_000_000:.1f} MB unpacked")
+
+    packaged = {path.name.split("-")[0].lower() for path in built_function.iterdir()}
+    assert {"registrar", "aws_lambda_powertools", "keycloak", "pydantic", "pydantic_core"} <= packaged
+    assert list(built_function.glob("pydantic_core/*aarch64*.so")), "pydantic-core is not an arm64 build"
+    bundled = sorted(name for name in RUNTIME_PROVIDED if name in packaged)
+    assert bundled == [], (
+        f"the package bundles {bundled}, which the Lambda runtime provides; "
+        f"{', '.join(sorted(p.name for p in built_function.glob('*.dist-info') if p.name.startswith(tuple(bundled))))}"
+    )
+
+
+@pytest.fixture
+def aws():
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in FAKE_AWS.items():
+            patch.setenv(name, value)
+        with mock_aws():
+            yield boto3.session.Session(region_name=REGION)
+
+
+def deploy(session: boto3.session.Session, code: bytes, template: dict[str, Any]) -> list[str]:
+    """Create the stack on moto and wait for it; the resource types moto skipped."""
+    s3 = session.client("s3")
+    s3.create_bucket(Bucket=CODE_BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3.put_object(Bucket=CODE_BUCKET, Key=CODE_KEY, Body=code)
+    cloudformation = session.client("cloudformation")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cloudformation.create_stack(
+            StackName=STACK,
+            TemplateBody=json.dumps(template),
+            Parameters=[{"ParameterKey": key, "ParameterValue": value} for key, value in PARAMETERS.items()],
+            Capabilities=["CAPABILITY_IAM"],
+        )
+    cloudformation.get_waiter("stack_create_complete").wait(StackName=STACK, WaiterConfig={"Delay": 1})
+    return [
+        str(warning.message).split(" ")[3]
+        for warning in caught
+        if "not supported by moto's CloudFormation" in str(warning.message)
+    ]
+
+
+@pytest.mark.filterwarnings("ignore:Tried to parse AWS:UserWarning")
+def test_the_stack_deploys_on_moto_with_the_templates_settings(built_function, aws):
+    template = translate(PARAMETERS, code_uri=f"s3://{CODE_BUCKET}/{CODE_KEY}")
+    # moto turns a Number parameter into an int, and its Fn::FindInMap then looks up the key 60
+    # where CloudFormation (whose Ref always yields a string) looks up "60". Typed String here,
+    # the parameter reaches moto's FindInMap as CloudFormation's would.
+    template["Parameters"]["FunctionTimeout"]["Type"] = "String"
+
+    skipped = deploy(aws, zipped(built_function), template)
+
+    assert set(skipped) <= MOTO_SKIPS, set(skipped) - MOTO_SKIPS
+    cloudformation = aws.client("cloudformation")
+    (stack,) = cloudformation.describe_stacks(StackName=STACK)["Stacks"]
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+    outputs = {output["OutputKey"]: output["OutputValue"] for output in stack["Outputs"]}
+    physical = {
+        resource["LogicalResourceId"]: resource["PhysicalResourceId"]
+        for resource in cloudformation.list_stack_resources(StackName=STACK)["StackResourceSummaries"]
+    }
+
+    sqs = aws.client("sqs")
+    source = sqs.get_queue_attributes(QueueUrl=outputs["RegistrationQueueUrl"], AttributeNames=["All"])["Attributes"]
+    dlq = sqs.get_queue_attributes(QueueUrl=outputs["RegistrationDLQUrl"], AttributeNames=["All"])["Attributes"]
+    assert int(source["VisibilityTimeout"]) == 6 * int(PARAMETERS["FunctionTimeout"])
+    redrive = json.loads(source["RedrivePolicy"])
+    assert int(redrive["maxReceiveCount"]) == int(PARAMETERS["MaxReceiveCount"])
+    assert redrive["deadLetterTargetArn"] == dlq["QueueArn"] == outputs["RegistrationDLQArn"]
+    assert source["QueueArn"] == outputs["RegistrationQueueArn"]
+    assert int(dlq["MessageRetentionPeriod"]) == 14 * 24 * 3600
+    assert source["SqsManagedSseEnabled"] == dlq["SqsManagedSseEnabled"] == "true"
+
+    awslambda = aws.client("lambda")
+    function_name = physical["RegistrationFunction"]
+    configuration = awslambda.get_function_configuration(FunctionName=function_name)
+    assert configuration["FunctionArn"] == outputs["RegistrationFunctionArn"]
+    assert configuration["Handler"] == "registrar.handler.lambda_handler"
+    assert int(configuration["Timeout"]) == int(PARAMETERS["FunctionTimeout"])
+    assert configuration["Environment"]["Variables"]["DLQ_URL"] == outputs["RegistrationDLQUrl"]
+    concurrency = awslambda.get_function_concurrency(FunctionName=function_name)
+    assert int(concurrency["ReservedConcurrentExecutions"]) == int(PARAMETERS["MaxConcurrency"])
+
+    (mapping,) = awslambda.list_event_source_mappings(FunctionName=function_name)["EventSourceMappings"]
+    assert mapping["EventSourceArn"] == source["QueueArn"]
+    assert int(mapping["BatchSize"]) == int(PARAMETERS["BatchSize"])
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert int(mapping["ScalingConfig"]["MaximumConcurrency"]) == int(PARAMETERS["MaxConcurrency"])
+
+    code = aws.client("s3").get_object(Bucket=CODE_BUCKET, Key=CODE_KEY)["Body"].read()
+    with zipfile.ZipFile(io.BytesIO(code)) as archive:
+        assert "registrar/handler.py" in archive.namelist()
+
+    logs = aws.client("logs").describe_log_groups(logGroupNamePrefix=outputs["RegistrationFunctionLogGroupName"])
+    (log_group,) = logs["logGroups"]
+    assert log_group["retentionInDays"] > 0
+
+    dashboard_name = outputs["DashboardUrl"].rpartition("/")[2]
+    body = json.loads(aws.client("cloudwatch").get_dashboard(DashboardName=dashboard_name)["DashboardBody"])
+    lines = [
+        line for widget in body["widgets"] if widget["type"] == "metric" for line in widget["properties"]["metrics"]
+    ]
+    queue_names = {line[3] for line in lines if line[0] == "AWS/SQS"}
+    assert queue_names == {
+        outputs["RegistrationQueueUrl"].rpartition("/")[2],
+        outputs["RegistrationDLQUrl"].rpartition("/")[2],
+    }
+    assert {line[3] for line in lines if line[0] == "AWS/Lambda"} == {function_name}
+    assert {metric.value for metric in MetricName} <= {line[1] for line in lines}
+    (log_widget,) = [widget for widget in body["widgets"] if widget["type"] == "log"]
+    assert f"SOURCE '{outputs['RegistrationFunctionLogGroupName']}'" in log_widget["properties"]["query"]

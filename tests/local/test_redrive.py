@@ -1,0 +1,76 @@
+"""The redrive command moves dead letters back, filtered by reason, deleting nothing before its copy is sent."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from registrar_local.redrive import RedriveFilter, redrive
+from registrar_local.stack import queue_depth
+
+
+@pytest.fixture
+def sqs(monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        yield boto3.client("sqs", region_name="us-east-1")
+
+
+def letter(outcome: str, reason: str) -> dict[str, Any]:
+    return {
+        "outcome": {"DataType": "String", "StringValue": outcome},
+        "reason": {"DataType": "String", "StringValue": reason},
+        "receiveCount": {"DataType": "Number", "StringValue": "1"},
+    }
+
+
+@pytest.fixture
+def queues(sqs):
+    source = sqs.create_queue(QueueName="registrations")["QueueUrl"]
+    dlq = sqs.create_queue(QueueName="registrations-dlq")["QueueUrl"]
+    for i in range(3):
+        sqs.send_message(
+            QueueUrl=dlq,
+            MessageBody=f'{{"email": "c{i}@example.com"}}',
+            MessageAttributes=letter("conflict", "User exists with same username: held by another user"),
+        )
+    for i in range(2):
+        sqs.send_message(
+            QueueUrl=dlq, MessageBody=f"poison {i}", MessageAttributes=letter("invalid", "body is not JSON")
+        )
+    return source, dlq
+
+
+def test_only_the_letters_with_the_reason_go_back_with_body_and_attributes(sqs, queues):
+    source, dlq = queues
+    report = redrive(sqs, dlq, source, RedriveFilter(outcome="conflict"))
+    assert (report.moved, report.left, report.failed) == (3, 2, 0)
+    moved = sqs.receive_message(QueueUrl=source, MaxNumberOfMessages=10, MessageAttributeNames=["All"])["Messages"]
+    assert sorted(m["Body"] for m in moved) == [f'{{"email": "c{i}@example.com"}}' for i in range(3)]
+    assert {m["MessageAttributes"]["outcome"]["StringValue"] for m in moved} == {"conflict"}
+    assert queue_depth(sqs, dlq) == 2
+
+
+def test_reason_filter_is_a_case_insensitive_substring(sqs, queues):
+    source, dlq = queues
+    assert redrive(sqs, dlq, source, RedriveFilter(reason_contains="NOT JSON")).moved == 2
+
+
+def test_without_a_filter_everything_moves_even_where_move_tasks_are_missing(sqs, queues):
+    source, dlq = queues
+    report = redrive(sqs, dlq, source)
+    assert report.method == "receive-send-delete"  # moto has no StartMessageMoveTask
+    assert report.moved == 5
+    assert queue_depth(sqs, source) == 5
+
+
+def test_nothing_is_deleted_when_the_copy_cannot_be_sent(sqs, queues):
+    _, dlq = queues
+    missing = "https://sqs.us-east-1.amazonaws.com/123456789012/no-such-queue"
+    report = redrive(sqs, dlq, missing, RedriveFilter(outcome="conflict"))
+    assert (report.moved, report.failed) == (0, 3)
+    assert queue_depth(sqs, dlq) == 5

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import shutil
@@ -139,11 +138,6 @@ def run_sam(*arguments: str, timeout: float = 900) -> subprocess.CompletedProces
 def translated() -> dict[str, Any]:
     """The translated template with every parameter at its default."""
     return translate()
-
-
-@pytest.fixture
-def translated_copy(translated: dict[str, Any]) -> dict[str, Any]:
-    return copy.deepcopy(translated)
 
 
 @pytest.fixture(scope="session")

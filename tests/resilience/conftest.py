@@ -43,15 +43,20 @@ class FaultRun:
     seconds: float
     dead_letters: list[dict[str, Any]]
 
-    def summary(self, fault: str, users: int, duplicates: int) -> str:
-        row = {
-            "messages": self.sent,
-            "fault": fault,
-            "lost": self.sent - users - len(self.dead_letters),
-            "duplicate users": duplicates,
-            "time to drain (s)": round(self.seconds, 1),
-        }
-        return "fault run: " + json.dumps(row)
+    def summary(self, fault: str, users: Counter[str]) -> str:
+        return fault_row(fault, self.sent, users, len(self.dead_letters), self.seconds)
+
+
+def fault_row(fault: str, messages: int, users: Counter[str], dead_letters: int, seconds: float) -> str:
+    """One line for the README's table of fault runs (pytest -s prints it)."""
+    row = {
+        "messages": messages,
+        "fault": fault,
+        "lost": messages - len(users) - dead_letters,
+        "duplicate users": sum(users.values()) - len(users),
+        "time to drain (s)": round(seconds, 1),
+    }
+    return "fault run: " + json.dumps(row)
 
 
 def registrations(count: int) -> tuple[str, list[str]]:

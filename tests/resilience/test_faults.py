@@ -17,6 +17,7 @@ from registrar_local.stack import local_stack, queue_depth, send_bodies
 from tests.resilience.conftest import (
     FUNCTION_OVERRIDES,
     drain_with_fault,
+    fault_row,
     fault_settings,
     registrations,
     users_of_run,
@@ -48,7 +49,7 @@ def test_keycloak_stopped_and_restarted_mid_run_loses_nothing(tmp_path):
     finally:
         server.stop()
 
-    print(run.summary("Keycloak stopped and restarted", sum(users.values()), sum(users.values()) - len(users)))
+    print(run.summary("Keycloak stopped and restarted", users))
     assert run.drained
     assert len(users) == 500
     assert set(users.values()) == {1}
@@ -78,7 +79,7 @@ def test_keycloak_slower_than_the_function_timeout_is_answered_in_time_and_loses
         run = drain_with_fault(stack, settings, bodies, run_id, tmp_path / "function.log", heal)
     users = users_of_run(keycloak_url, run_id)
 
-    print(run.summary("latency above the function timeout", sum(users.values()), sum(users.values()) - len(users)))
+    print(run.summary("latency above the function timeout", users))
     assert run.drained
     assert run.consumers.failed_invocations == 0, "an invocation outlived the function timeout"
     assert run.consumers.metrics.snapshot()[MetricName.RETRYABLE] > 0
@@ -102,7 +103,7 @@ def test_injected_503_and_429_are_retried_counted_and_never_dead_lettered(proxy,
         run = drain_with_fault(stack, settings, bodies, run_id, tmp_path / "function.log", switch_to_429_then_heal)
     users = users_of_run(keycloak_url, run_id)
 
-    print(run.summary("every 3rd create answered 503, then 429", sum(users.values()), sum(users.values()) - len(users)))
+    print(run.summary("every 3rd create answered 503, then 429", users))
     assert run.drained
     assert proxy.injected > 0
     assert run.consumers.metrics.snapshot()[MetricName.KEYCLOAK_RETRIES] > 0
@@ -136,6 +137,7 @@ def test_an_invocation_killed_mid_batch_creates_no_duplicates(proxy, keycloak_ur
         threading.Thread(target=kill_once_some_users_exist, daemon=True).start()
         poller = Poller(sqs, stack.queues.source_url, environment.invoke, batch_size=10)
         reports = []
+        started = time.monotonic()
         try:
             while queue_depth(sqs, stack.queues.source_url) and len(reports) < 20:
                 report = poller.poll_once()
@@ -150,6 +152,7 @@ def test_an_invocation_killed_mid_batch_creates_no_duplicates(proxy, keycloak_ur
         assert queue_depth(sqs, stack.queues.dlq_url) == 0
 
     users = users_of_run(keycloak_url, run_id)
+    print(fault_row("function environment killed mid-batch", 10, users, 0, time.monotonic() - started))
     assert len(users) == 10
     assert set(users.values()) == {1}
     assert created_so_far(keycloak_url, run_id) > 0

@@ -1,0 +1,89 @@
+"""The command line as a user runs it: demo, send + poll, and a poller stopped by a signal."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from registrar_local.keycloak_server import master_admin
+from registrar_local.moto_server import MotoServer
+from registrar_local.samples import generated_registrations
+from registrar_local.stack import create_queues, function_env, queue_depth
+from registrar_local.stack_settings import read_stack_settings
+
+pytestmark = pytest.mark.keycloak
+
+
+def cli(*args: str, env: dict[str, str] | None = None, **kwargs) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "registrar_local", *args],
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        **kwargs,
+    )
+
+
+def test_help_is_there_for_every_command():
+    for command in ("send", "poll", "demo", "redrive"):
+        out = subprocess.run(
+            [sys.executable, "-m", "registrar_local", command, "--help"], capture_output=True, text=True, check=True
+        ).stdout
+        assert "usage: registrar-local " + command in out
+
+
+def test_demo_registers_events_and_generated_users_and_reports(keycloak_url):
+    demo = cli("demo", "--count", "30", "--keycloak-url", keycloak_url, "--timeout", "300")
+    out, _ = demo.communicate(timeout=600)
+    assert demo.returncode == 0, out
+    for row in ("created", "already registered", "conflict", "invalid", "in the DLQ", "left in the queue"):
+        assert row in out
+    assert "users per second" in out
+    left = next(line for line in out.splitlines() if "left in the queue" in line)
+    assert left.split("│")[2].strip() == "0"
+
+
+def test_a_poller_stopped_by_sigterm_loses_nothing(keycloak_url, tmp_path):
+    run_id = f"sig{int(time.time()) % 100000}"
+    registrations = list(generated_registrations(300, run_id))
+    lines = tmp_path / "registrations.jsonl"
+    lines.write_text("\n".join(json.dumps(r) for r in registrations) + "\n")
+    moto = MotoServer().start()
+    try:
+        sqs = moto.sqs()
+        queues = create_queues(sqs, read_stack_settings(), prefix=run_id)
+        env = function_env(keycloak_url, queues.dlq_url, moto.url)
+        sent = cli("send", str(lines), "--queue-url", queues.source_url, "--endpoint-url", moto.url)
+        assert sent.wait(timeout=120) == 0
+        poll_args = ("poll", "--queue-url", queues.source_url, "--endpoint-url", moto.url, "--until-drained")
+        log = ("--log-file", str(tmp_path / "function.log"))
+        admin = master_admin(keycloak_url)
+
+        poller = cli(*poll_args, *log, env=env)
+        deadline = time.monotonic() + 300
+        while admin.users_count({"search": f"*{run_id}*"}) < 30 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        poller.send_signal(signal.SIGTERM)
+        out, _ = poller.communicate(timeout=120)
+        assert poller.returncode == 0, out
+        assert "SIGTERM" in out
+        assert queue_depth(sqs, queues.source_url) > 0, "stopped too late to show anything"
+
+        again = cli(*poll_args, *log, env=env)
+        out, _ = again.communicate(timeout=600)
+        assert again.returncode == 0, out
+        assert queue_depth(sqs, queues.source_url) == 0
+        assert queue_depth(sqs, queues.dlq_url) == 0
+    finally:
+        moto.stop()
+    users = admin.get_users({"search": f"*{run_id}*"})
+    usernames = [user["username"] for user in users]
+    assert len(usernames) == 300
+    assert len(set(usernames)) == 300

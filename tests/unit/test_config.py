@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import boto3
+import pytest
+from aws_lambda_powertools.utilities import parameters
+
+from registrar.config import ConfigurationError, Settings
+from registrar.runtime import secret_source
+
+BASE = {
+    "KEYCLOAK_URL": "https://keycloak.example.com",
+    "KEYCLOAK_REALM": "customers",
+    "KEYCLOAK_CLIENT_ID": "registrar",
+}
+
+
+def test_settings_read_lists_and_numbers_from_the_environment():
+    settings = Settings.from_environment(
+        {**BASE, "KEYCLOAK_CLIENT_SECRET": "s", "ALLOWED_GROUPS": "/a, /b,,", "MAX_WORKERS": "4"}
+    )
+    assert settings.allowed_groups == frozenset({"/a", "/b"})
+    assert settings.max_workers == 4
+    assert settings.verify_tls is True
+
+
+@pytest.mark.parametrize(
+    ("environment", "named"),
+    [
+        ({}, "KEYCLOAK_URL"),
+        ({**BASE}, "KEYCLOAK_CLIENT_SECRET_ARN"),
+        ({**BASE, "KEYCLOAK_CLIENT_SECRET": "s", "MAX_WORKERS": "many"}, "MAX_WORKERS"),
+        ({**BASE, "KEYCLOAK_CLIENT_SECRET": "s", "KEYCLOAK_VERIFY_TLS": "false"}, "REGISTRAR_ENVIRONMENT"),
+    ],
+)
+def test_a_broken_deployment_is_a_clear_error(environment, named):
+    with pytest.raises(ConfigurationError, match=named):
+        Settings.from_environment(environment)
+
+
+@pytest.fixture
+def secrets(sqs):  # sqs starts moto's mock_aws
+    parameters.clear_caches()
+    client = boto3.client("secretsmanager", region_name="eu-west-1")
+    yield client
+    parameters.clear_caches()
+
+
+def test_the_client_secret_comes_from_secrets_manager_cached_until_a_forced_refresh(secrets):
+    arn = secrets.create_secret(Name="registrar/keycloak", SecretString="first-secret")["ARN"]
+    source = secret_source(Settings.from_environment({**BASE, "KEYCLOAK_CLIENT_SECRET_ARN": arn}))
+
+    assert source(False) == "first-secret"
+    secrets.put_secret_value(SecretId=arn, SecretString="rotated-secret")
+    assert source(False) == "first-secret"  # cached for SECRET_MAX_AGE_SECONDS
+    assert source(True) == "rotated-secret"  # after Keycloak refused the old one

@@ -15,6 +15,8 @@ from pathlib import Path
 import requests
 from keycloak import KeycloakAdmin, KeycloakOpenIDConnection
 
+from registrar_local.processes import stop_process
+
 KEYCLOAK_VERSION = os.environ.get("KEYCLOAK_VERSION", "26.5.6")
 REALM_FILE = Path(__file__).with_name("realm.json")
 REALM = "registrar"
@@ -147,13 +149,7 @@ class KeycloakServer:
 
     def stop(self, keep_data: bool = False) -> None:
         """Stop the server; a temporary database is removed unless `keep_data` (for a restart)."""
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, 15)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, 9)
-                self.process.wait()
+        stop_process(self.process, timeout=30, group=True)
         if self._temporary_database and not keep_data and self.database_dir is not None:
             shutil.rmtree(self.database_dir, ignore_errors=True)
             self.database_dir = None

@@ -13,6 +13,7 @@ import boto3
 import requests
 
 from registrar_local.keycloak_server import cache_dir, free_port
+from registrar_local.processes import stop_process
 
 REGION = "us-east-1"
 # moto accepts any credentials; these only keep boto3 from looking for real ones.
@@ -54,13 +55,7 @@ class MotoServer:
         raise TimeoutError(f"moto server not up after {timeout:.0f}s; see {log_path}")
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
 
     def sqs(self) -> Any:
         return sqs_client(self.url)

@@ -18,6 +18,7 @@ from typing import Any
 import requests
 
 from registrar_local.keycloak_server import cache_dir, free_port
+from registrar_local.processes import stop_process
 
 RIE_MODULE = "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie"
 RIE_VERSION = os.environ.get("RIE_VERSION", "v0.0.0-20261030222936-bef5c4ba774d")
@@ -92,13 +93,7 @@ class EmulatedFunction:
         return response.json()
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
 
     def _wait_listening(self, timeout: float = 30) -> None:
         end = time.monotonic() + timeout

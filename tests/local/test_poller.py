@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from registrar_local.poller import InvocationFailed, Poller, failed_message_ids
 from registrar_local.stack import create_queues, queue_depth, send_bodies
@@ -22,14 +19,6 @@ SETTINGS = StackSettings(
     max_concurrency=2,
     batching_window_seconds=0,
 )
-
-
-@pytest.fixture
-def sqs(monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
-        yield boto3.client("sqs", region_name="us-east-1")
 
 
 @pytest.fixture

@@ -4,20 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from registrar_local.redrive import RedriveFilter, redrive
 from registrar_local.stack import queue_depth
-
-
-@pytest.fixture
-def sqs(monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
-        yield boto3.client("sqs", region_name="us-east-1")
 
 
 def letter(outcome: str, reason: str) -> dict[str, Any]:

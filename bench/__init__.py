@@ -1,0 +1,1 @@
+"""Benchmarks of the registration function against a local Keycloak: `python -m bench`."""

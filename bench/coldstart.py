@@ -1,0 +1,179 @@
+"""Cold start: import times in fresh interpreters, what dominates them, first invocations, memory.
+
+The probes run on a copy of what Lambda would load, not on the development virtualenv (whose
+extra packages, awscrt and rich among them, would be imported too): the pins of
+src/requirements.txt installed into a directory without boto3/botocore/s3transfer, as
+src/Makefile builds the package, with src/registrar copied in, and boto3 in a second directory
+standing for the runtime's own copy. The interpreter runs with -S (no site-packages) and that
+path. Two variants of the function's directory:
+
+- ``as packaged``: no bytecode, as `pip install --no-compile` leaves it; Lambda's /var/task is
+  read-only, so every cold start compiles every module it imports;
+- ``with bytecode``: the same files after `compileall --invalidation-mode unchecked-hash`
+  (a .pyc that stays valid whatever the zip does to file times).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections import defaultdict
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.trials import function_environment
+
+REPO = Path(__file__).resolve().parent.parent
+_IMPORTTIME = re.compile(r"^import time:\s+(?P<self>\d+)\s+\|\s+(?P<cumulative>\d+)\s+\|\s+(?P<name>\S+)")
+_RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer")
+_NO_KEYCLOAK = "http://127.0.0.1:9"
+
+
+@dataclass(frozen=True)
+class FunctionTrees:
+    packaged: Path
+    compiled: Path
+    runtime: Path
+
+    def path_for(self, variant: str) -> str:
+        function = self.compiled if variant == "with bytecode" else self.packaged
+        return os.pathsep.join([str(function), str(self.runtime)])
+
+
+def _pip(*args: str) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *args],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+
+
+@contextlib.contextmanager
+def function_trees() -> Iterator[FunctionTrees]:
+    with tempfile.TemporaryDirectory(prefix="bench-function-") as scratch:
+        root = Path(scratch)
+        packaged, compiled, runtime = root / "packaged", root / "compiled", root / "runtime"
+        _pip("--no-compile", "--target", str(packaged), "-r", str(REPO / "src" / "requirements.txt"))
+        for name in _RUNTIME_PROVIDED:
+            shutil.rmtree(packaged / name, ignore_errors=True)
+            for info in packaged.glob(f"{name}-*.dist-info"):
+                shutil.rmtree(info)
+        shutil.copytree(
+            REPO / "src" / "registrar", packaged / "registrar", ignore=shutil.ignore_patterns("__pycache__")
+        )
+        shutil.copytree(packaged, compiled)
+        subprocess.run(
+            [sys.executable, "-m", "compileall", "-q", "-j0", "--invalidation-mode", "unchecked-hash", str(compiled)],
+            check=True,
+            capture_output=True,
+            timeout=600,
+        )
+        _pip("--target", str(runtime), "boto3")
+        yield FunctionTrees(packaged=packaged, compiled=compiled, runtime=runtime)
+
+
+def _command(arguments: list[str], cpus: tuple[int, ...]) -> list[str]:
+    command = [sys.executable, "-S", *arguments]
+    return ["taskset", "-c", ",".join(map(str, cpus)), *command] if cpus else command
+
+
+def _environment(trees: FunctionTrees, variant: str, keycloak_url: str) -> dict[str, str]:
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("PYTHON")}
+    return {
+        **environment,
+        **function_environment(keycloak_url, 10),
+        "PYTHONPATH": trees.path_for(variant),
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+
+
+def _probe(args: list[str], environment: Mapping[str, str], cpus: tuple[int, ...], timeout: float = 120) -> Any:
+    completed = subprocess.run(
+        _command(["-m", "bench.probe", *args], cpus),
+        env=dict(environment),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if completed.returncode != 0:
+        raise RuntimeError(f"probe {args} failed: {completed.stderr[-3000:]}")
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+@dataclass
+class ImportTimes:
+    runs: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+
+    def median(self, variant: str, which: str) -> float:
+        return statistics.median(self.runs[variant][which])
+
+
+def import_times(trees: FunctionTrees, runs: int, cpus: tuple[int, ...]) -> ImportTimes:
+    """Interleaved fresh-interpreter imports, so drift in the machine's load hits all alike."""
+    result = ImportTimes()
+    for variant in ("as packaged", "with bytecode"):
+        environment = _environment(trees, variant, _NO_KEYCLOAK)
+        timings = result.runs.setdefault(variant, {})
+        for _ in range(runs):
+            for which in ("ours", "naive-imports", "naive-module"):
+                timings.setdefault(which, []).append(_probe(["import", which], environment, cpus)["import_ms"])
+    return result
+
+
+def import_breakdown(
+    trees: FunctionTrees, variant: str, module: str, cpus: tuple[int, ...], top: int = 10
+) -> list[dict[str, Any]]:
+    """`python -X importtime`: self time summed by top-level package, biggest first."""
+    completed = subprocess.run(
+        _command(["-X", "importtime", "-c", f"import {module}"], cpus),
+        env=_environment(trees, variant, _NO_KEYCLOAK),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    by_package: dict[str, int] = defaultdict(int)
+    total = 0
+    for line in completed.stderr.splitlines():
+        match = _IMPORTTIME.match(line)
+        if match is None:
+            continue
+        microseconds = int(match["self"])
+        by_package[match["name"].split(".")[0]] += microseconds
+        total += microseconds
+    ranked = sorted(by_package.items(), key=lambda item: item[1], reverse=True)[:top]
+    return [
+        {"package": name, "self_ms": round(value / 1000, 1), "share": round(value / total, 3) if total else 0.0}
+        for name, value in ranked
+    ]
+
+
+def first_invocations(
+    trees: FunctionTrees, variant: str, keycloak_url: str, run_id: str, runs: int, cpus: tuple[int, ...]
+) -> dict[str, list[dict[str, Any]]]:
+    """Cold then warm invocation with a batch of ten new users, in a fresh process each run."""
+    environment = _environment(trees, variant, keycloak_url)
+    results: dict[str, list[dict[str, Any]]] = {"ours": [], "naive": []}
+    for run in range(runs):
+        for which in ("ours", "naive"):
+            results[which].append(_probe(["invoke", which, run_id, f"cold{which[0]}{run}"], environment, cpus))
+    return results
+
+
+def client_overhead(trees: FunctionTrees, cpus: tuple[int, ...], batches: int = 200) -> dict[str, dict[str, Any]]:
+    """The function's own time per batch of ten with an instant Keycloak, logging at INFO and at WARNING."""
+    environment = _environment(trees, "with bytecode", _NO_KEYCLOAK)
+    return {level: _probe(["overhead", level, str(batches)], environment, cpus) for level in ("INFO", "WARNING")}

@@ -12,7 +12,8 @@ from urllib.parse import urlparse
 
 import requests
 
-_COUNT_LINE = re.compile(r"^http_server_requests_seconds_count\{(?P<labels>[^}]*)\}\s+(?P<value>[0-9.eE+-]+)$")
+# Label values hold braces themselves (uri="/admin/realms/{realm}/users"): match up to the last one.
+_COUNT_LINE = re.compile(r"^http_server_requests_seconds_count\{(?P<labels>.*)\}\s+(?P<value>[0-9.eE+-]+)$")
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 # Requests to the management interface itself are counted too; they are not Keycloak's work.
 _MANAGEMENT_PATHS = ("/health", "/metrics")

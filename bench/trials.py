@@ -52,6 +52,12 @@ class PoolSpec:
     cpus: tuple[int, ...] = ()
     timeout_seconds: float = 300.0
 
+    @property
+    def label(self) -> str:
+        """Part of every username this pool creates, so pools never collide with one another."""
+        codes: dict[Kind, str] = {"limit": "l", "limit_batched": "b", "ours": "o", "naive": "n"}
+        return f"{codes[self.kind]}{self.processes}{'pw' if self.with_password else ''}l{int(self.latency_ms)}"
+
 
 @dataclass
 class ProcessResult:
@@ -107,16 +113,16 @@ class _Runner(Protocol):
 class _Bodies:
     """One worker's registrations for one trial: its batches and a warm-up batch."""
 
-    def __init__(self, run_id: str, index: int) -> None:
-        self._names = Names(run_id)
-        self._index = index
+    def __init__(self, spec: PoolSpec, index: int) -> None:
+        self._names = Names(spec.run_id)
+        self._worker = f"{spec.label}p{index}"
 
     def batches(self, tag: str, count: int) -> list[list[str]]:
-        trial = f"{tag}p{self._index}"
+        trial = f"{tag}{self._worker}"
         return [self._names.bodies(trial, number * BATCH_SIZE, BATCH_SIZE) for number in range(count)]
 
     def warm(self, tag: str) -> list[str]:
-        return self._names.bodies(f"{tag}p{self._index}w", 0, BATCH_SIZE)
+        return self._names.bodies(f"{tag}{self._worker}w", 0, BATCH_SIZE)
 
 
 class _LimitRunner:
@@ -125,7 +131,7 @@ class _LimitRunner:
         from keycloak.exceptions import KeycloakError
 
         self._spec = spec
-        self._bodies = _Bodies(spec.run_id, index)
+        self._bodies = _Bodies(spec, index)
         self._error_type = KeycloakError
         connection = KeycloakOpenIDConnection(
             server_url=spec.keycloak_url,
@@ -177,7 +183,7 @@ class _OursRunner:
         from registrar.observability import metrics
         from registrar.runtime import build_runtime
 
-        self._bodies = _Bodies(spec.run_id, index)
+        self._bodies = _Bodies(spec, index)
         self._prefix = f"{spec.run_id}-{index}"
         self._settings = Settings.from_environment()
         self._runtime = build_runtime(self._settings)
@@ -213,7 +219,7 @@ class _NaiveRunner:
         from bench import naive
         from registrar_local.lambda_context import LocalLambdaContext
 
-        self._bodies = _Bodies(spec.run_id, index)
+        self._bodies = _Bodies(spec, index)
         self._prefix = f"{spec.run_id}-{index}"
         self._handler = naive.lambda_handler
         self._context = LocalLambdaContext
@@ -353,7 +359,7 @@ class WorkerPool:
         except EOFError:
             raise TrialFailed(f"a worker exited before sending {expected!r}") from None
         if kind == "error":
-            raise TrialFailed(f"a worker failed:\n{payload}")
+            raise TrialFailed(f"a worker failed:\n{str(payload)[-1500:]}")
         if kind != expected:
             raise TrialFailed(f"expected {expected!r} from a worker, got {kind!r}")
         return payload

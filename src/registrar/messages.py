@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -88,8 +89,10 @@ class Registration(BaseModel):
     def _check_username(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        if _USERNAME_FORBIDDEN.search(value):
-            raise ValueError("username contains a space, a control character or one of <>&\"'")
+        if _USERNAME_FORBIDDEN.search(value) or any(unicodedata.category(ch) == "Cf" for ch in value):
+            # Cf: invisible format characters (zero-width, bidi overrides) that Keycloak accepts
+            # and that make one username look like another.
+            raise ValueError("username contains a space, a control or invisible character or one of <>&\"'")
         return value.lower()
 
     @field_validator("registrationId", mode="after")
@@ -227,6 +230,9 @@ def _load_json(text: str, what: str) -> Any:
         raise InvalidMessage(f"{what} is nested too deeply", "NotJson") from None
     except json.JSONDecodeError as error:
         raise InvalidMessage(f"{what} is not JSON: {error.msg} at position {error.pos}", "NotJson") from None
+    except ValueError:
+        # Python refuses integers of more than 4300 digits with a plain ValueError.
+        raise InvalidMessage(f"{what} is not JSON this function accepts: a number is too long", "NotJson") from None
 
 
 def _clip(text: str, limit: int = 64) -> str:
@@ -254,7 +260,9 @@ def redact_body(body: str) -> str:
     except (ValueError, RecursionError):
         return _SECRET_IN_TEXT.sub(lambda match: match.group(1) + f'"{REDACTED}"', body)
     # Keep the original text when there was nothing to remove, so a redrive replays it as sent.
-    return body if redacted == document else json.dumps(redacted, ensure_ascii=False, separators=(",", ":"))
+    # ASCII: the decoded text may hold characters SQS refuses (U+FFFF, lone surrogates) that the
+    # original only carried as escapes.
+    return body if redacted == document else json.dumps(redacted, ensure_ascii=True, separators=(",", ":"))
 
 
 def _redact(value: Any) -> Any:

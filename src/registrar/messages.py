@@ -65,7 +65,10 @@ def _policy(info: ValidationInfo) -> RegistrationPolicy:
 
 
 class Registration(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True, strict=False)
+    # Inputs stay out of ValidationError texts: a refused password must not ride along in one.
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, str_strip_whitespace=True, strict=False, hide_input_in_errors=True
+    )
 
     email: EmailStr
     username: str | None = Field(default=None, min_length=3, max_length=255)
@@ -270,7 +273,7 @@ def _redact(value: Any) -> Any:
         return {key: REDACTED if key.lower() in _SECRET_KEYS else _redact(item) for key, item in value.items()}
     if isinstance(value, list):
         return [_redact(item) for item in value]
-    if isinstance(value, str) and value.startswith("{"):
-        # An SNS notification carries the registration as a JSON string.
+    if isinstance(value, str) and value.lstrip().startswith(("{", "[", '"')):
+        # An SNS notification carries the registration as a JSON string (whitespace may lead).
         return redact_body(value)
     return value

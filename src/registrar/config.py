@@ -48,7 +48,9 @@ class ConfigurationError(RuntimeError):
 
 
 class Settings(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Inputs stay out of validation errors: the client secret is one of them, and so is any
+    # value pasted into the wrong variable.
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
     keycloak_url: HttpUrl
     realm: str = Field(min_length=1, max_length=255)

@@ -24,6 +24,9 @@ from bench.trials import Kind, PoolSpec, WorkerPool
 from bench.workload import BATCH_SIZE, new_run_id
 
 RESULTS = Path(__file__).resolve().parent / "results"
+SOURCE = Path(__file__).resolve().parent.parent / "src"
+PARTS = ("build", "imports", "overhead", "throughput", "latency", "passwords", "requests", "invocations")
+KEYCLOAK_PARTS = frozenset({"throughput", "latency", "passwords", "requests", "invocations"})
 IN_FLIGHT: dict[Kind, int] = {"limit": 10, "limit_batched": 10, "ours": 10, "naive": 1}
 CODES: dict[Kind, str] = {"limit": "l", "limit_batched": "b", "ours": "o", "naive": "n"}
 LABELS: dict[Kind, str] = {
@@ -50,7 +53,14 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--import-runs", type=int, default=5, help="fresh interpreters per import figure")
     parser.add_argument("--invoke-runs", type=int, default=3, help="fresh processes for the first invocation")
     parser.add_argument("--no-pin", action="store_true", help="let Keycloak and the clients share every CPU")
-    parser.add_argument("--skip-build", action="store_true", help="skip `sam build` (figure 6 package size)")
+    parser.add_argument("--only", help=f"run only these parts (comma-separated: {', '.join(PARTS)})")
+    parser.add_argument("--skip", default="", help="skip these parts (comma-separated)")
+    parser.add_argument(
+        "--source",
+        type=Path,
+        default=SOURCE,
+        help="measure the function from this directory laid out like src/ (a proposed change) instead of src/",
+    )
     parser.add_argument("--quick", action="store_true", help="a smoke run: few repetitions, small trials")
     parser.add_argument("--out", type=Path, default=RESULTS, help="results directory (default bench/results)")
     args = parser.parse_args(argv)
@@ -59,7 +69,17 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         args.warmup_seconds, args.count_users, args.password_users = 8.0, 200, 10
         args.import_runs, args.invoke_runs = 2, 1
     args.levels = [int(value) for value in args.invocations.split(",") if value.strip()]
+    chosen = set(_names(args.only)) if args.only else set(PARTS)
+    unknown = (chosen | set(_names(args.skip))) - set(PARTS)
+    if unknown:
+        parser.error(f"unknown parts: {', '.join(sorted(unknown))}")
+    args.parts = chosen - set(_names(args.skip))
+    args.source = args.source.resolve()
     return args
+
+
+def _names(value: str) -> list[str]:
+    return [name.strip() for name in value.split(",") if name.strip()]
 
 
 def log(message: str) -> None:
@@ -80,8 +100,10 @@ class Suite:
     def log_path(self) -> str:
         return str(self.args.out / "workers.log")
 
-    def attempt(self, name: str, step: Callable[[], None]) -> None:
-        """Run one part of the suite; a failure is recorded and the rest still runs."""
+    def attempt(self, part: str, name: str, step: Callable[[], None]) -> None:
+        """Run one part of the suite (if chosen); a failure is recorded and the rest still runs."""
+        if part not in self.args.parts:
+            return
         started = time.monotonic()
         log(f"{name} ...")
         try:
@@ -194,7 +216,7 @@ class Results:
         ]
 
 
-def throughput_figures(results: Results, args: argparse.Namespace) -> list[Figure]:
+def _ceiling_figures(results: Results, args: argparse.Namespace) -> list[Figure]:
     figures: list[Figure] = []
     section = "1. Keycloak's ceiling: python-keycloak create_user, no queue, no handler"
     for level in args.levels:
@@ -261,8 +283,16 @@ def throughput_figures(results: Results, args: argparse.Namespace) -> list[Figur
     for kind in ("limit", "ours", "naive"):
         cpu = [trial["client_cpu_ms_per_user"] for level in args.levels for trial in results.trials(kind, 0.0, level)]
         figures.append(Figure(section, f"client CPU per user, {kind}", _median(cpu), "ms"))
+    return figures
+
+
+def throughput_figures(results: Results, args: argparse.Namespace) -> list[Figure]:
+    figures = _ceiling_figures(results, args) if "throughput" in args.parts else []
+    if "throughput" not in args.parts and "passwords" in args.parts:
+        figures = [figure for figure in _ceiling_figures(results, args) if "password" in figure.name]
     section = "3. Ours against the naive BatchProcessor: the same batches and invocations"
-    for latency in sorted({0.0, args.latency_ms}):
+    chosen = {0.0: "throughput", args.latency_ms: "latency"}
+    for latency in sorted(value for value, part in chosen.items() if part in args.parts):
         for level in args.levels:
             speedups = results.paired("naive", "ours", latency, level, "median_batch_ms")
             value = _median(speedups)
@@ -492,12 +522,13 @@ def plot_series(results: Results, args: argparse.Namespace) -> dict[str, list[Se
 
 
 @contextlib.contextmanager
-def _maybe_trees(suite: Suite) -> Iterator[coldstart.FunctionTrees | None]:
+def _maybe_trees(suite: Suite, needed: bool) -> Iterator[coldstart.FunctionTrees | None]:
     """The package copies for the cold-start probes, or None (and an error) when pip cannot make them."""
     with contextlib.ExitStack() as stack:
         trees: coldstart.FunctionTrees | None = None
         try:
-            trees = stack.enter_context(coldstart.function_trees())
+            if needed:
+                trees = stack.enter_context(coldstart.function_trees(suite.args.source))
         except Exception as error:  # noqa: BLE001 - the other figures still run
             suite.errors.append(f"function trees: {type(error).__name__}: {error}")
         yield trees
@@ -506,8 +537,7 @@ def _maybe_trees(suite: Suite) -> Iterator[coldstart.FunctionTrees | None]:
 def measure_offline(suite: Suite, trees: coldstart.FunctionTrees | None) -> None:
     """What needs no Keycloak: the package, import times, the function's own cost."""
     args = suite.args
-    if not args.skip_build:
-        suite.attempt("sam build", lambda: suite.data.update(package=asdict(sam_build())))
+    suite.attempt("build", "sam build", lambda: suite.data.update(package=asdict(sam_build(args.source))))
     if trees is None:
         return
 
@@ -521,9 +551,11 @@ def measure_offline(suite: Suite, trees: coldstart.FunctionTrees | None) -> None
             trees, "as packaged", "bench.naive", suite.client_cpus
         )
 
-    suite.attempt("import times", imports)
+    suite.attempt("imports", "import times", imports)
     suite.attempt(
-        "client overhead", lambda: suite.data.update(overhead=coldstart.client_overhead(trees, suite.client_cpus))
+        "overhead",
+        "client overhead",
+        lambda: suite.data.update(overhead=coldstart.client_overhead(trees, suite.client_cpus)),
     )
 
 
@@ -533,6 +565,7 @@ def measure_against(suite: Suite, target: KeycloakTarget, trees: coldstart.Funct
     plain: list[Kind] = ["limit", "ours", "naive", "limit_batched"]
     delayed: list[Kind] = ["limit", "ours", "naive", "limit_batched"]
     suite.attempt(
+        "throughput",
         "throughput, Keycloak as is",
         lambda: suite.sweep(target.url, 0.0, plain, args.reps, args.batches, args.warmup_seconds),
     )
@@ -541,11 +574,12 @@ def measure_against(suite: Suite, target: KeycloakTarget, trees: coldstart.Funct
         with DelayProxy(target.port, args.latency_ms / 1000, max_lifetime_seconds=1800.0) as proxy:
             suite.sweep(proxy.url, args.latency_ms, delayed, args.latency_reps, args.latency_batches, 0.0)
 
-    suite.attempt(f"throughput, +{args.latency_ms:.0f} ms", with_latency)
-    suite.attempt("passwords", lambda: suite.passwords(target.url))
-    suite.attempt("requests per user", lambda: suite.request_count(target))
+    suite.attempt("latency", f"throughput, +{args.latency_ms:.0f} ms", with_latency)
+    suite.attempt("passwords", "passwords", lambda: suite.passwords(target.url))
+    suite.attempt("requests", "requests per user", lambda: suite.request_count(target))
     if trees is not None:
         suite.attempt(
+            "invocations",
             "first invocations",
             lambda: suite.data.update(
                 invocations=coldstart.first_invocations(
@@ -560,7 +594,7 @@ def publish(suite: Suite, target: KeycloakTarget | None, machine_info: dict[str,
     results = Results(suite.trials)
     figures = [
         *throughput_figures(results, args),
-        *request_figures(suite.data, target),
+        *(request_figures(suite.data, target) if "requests" in args.parts else []),
         *coldstart_figures(suite.data),
         *size_figures(suite.data),
     ]
@@ -595,16 +629,22 @@ def run(args: argparse.Namespace) -> int:
     suite = Suite(args)
     suite.server_cpus, suite.client_cpus = split_cpus(pin=not args.no_pin and args.keycloak_url is None)
     log(f"run {suite.run_id}: Keycloak CPUs {suite.server_cpus}, client CPUs {suite.client_cpus}")
+    if args.source != SOURCE:
+        # Worker processes inherit this path: they import the function from `source` too.
+        sys.path.insert(0, str(args.source))
+        log(f"measuring the function in {args.source}")
     target: KeycloakTarget | None = None
-    machine_info: dict[str, Any] = {}
-    with _maybe_trees(suite) as trees:
+    machine_info: dict[str, Any] = machine.describe("not started")
+    needs_trees = bool(args.parts & {"imports", "overhead", "invocations"})
+    with _maybe_trees(suite, needs_trees) as trees:
         measure_offline(suite, trees)
-        log("starting Keycloak" if args.keycloak_url is None else f"using Keycloak at {args.keycloak_url}")
-        with keycloak_under_test(args.keycloak_url, args.metrics_url, suite.server_cpus) as target:
-            machine_info = machine.describe(target.version)
-            if suite.client_cpus:
-                os.sched_setaffinity(0, suite.client_cpus)
-            measure_against(suite, target, trees)
+        if args.parts & KEYCLOAK_PARTS:
+            log("starting Keycloak" if args.keycloak_url is None else f"using Keycloak at {args.keycloak_url}")
+            with keycloak_under_test(args.keycloak_url, args.metrics_url, suite.server_cpus) as target:
+                machine_info = machine.describe(target.version)
+                if suite.client_cpus:
+                    os.sched_setaffinity(0, suite.client_cpus)
+                measure_against(suite, target, trees)
     machine_info["load_average_at_end"] = [round(value, 2) for value in os.getloadavg()]
     publish(suite, target, machine_info, time.monotonic() - started)
     return 1 if suite.errors else 0

@@ -59,18 +59,17 @@ def _pip(*args: str) -> None:
 
 
 @contextlib.contextmanager
-def function_trees() -> Iterator[FunctionTrees]:
+def function_trees(source: Path = REPO / "src") -> Iterator[FunctionTrees]:
+    """The package's files from `source` (a directory laid out like src/), in the two variants."""
     with tempfile.TemporaryDirectory(prefix="bench-function-") as scratch:
         root = Path(scratch)
         packaged, compiled, runtime = root / "packaged", root / "compiled", root / "runtime"
-        _pip("--no-compile", "--target", str(packaged), "-r", str(REPO / "src" / "requirements.txt"))
+        _pip("--no-compile", "--target", str(packaged), "-r", str(source / "requirements.txt"))
         for name in _RUNTIME_PROVIDED:
             shutil.rmtree(packaged / name, ignore_errors=True)
             for info in packaged.glob(f"{name}-*.dist-info"):
                 shutil.rmtree(info)
-        shutil.copytree(
-            REPO / "src" / "registrar", packaged / "registrar", ignore=shutil.ignore_patterns("__pycache__")
-        )
+        shutil.copytree(source / "registrar", packaged / "registrar", ignore=shutil.ignore_patterns("__pycache__"))
         shutil.copytree(packaged, compiled)
         subprocess.run(
             [sys.executable, "-m", "compileall", "-q", "-j0", "--invalidation-mode", "unchecked-hash", str(compiled)],

@@ -37,14 +37,23 @@ class PackageReport:
         return self.unpacked_bytes / 1_000_000
 
 
-def sam_build(function: str = FUNCTION, timeout: float = 600) -> PackageReport:
-    """`sam build` into a temporary directory (nothing is written to the checkout), then measure."""
+def sam_build(source: Path = REPO / "src", function: str = FUNCTION, timeout: float = 600) -> PackageReport:
+    """`sam build` into a temporary directory (nothing is written to the checkout), then measure.
+
+    With another `source` than src/, template.yaml and that directory are copied side by side
+    into the temporary directory first, so a proposed change builds without touching the checkout.
+    """
     venv_bin = Path(os.environ.get("VIRTUAL_ENV", REPO / ".venv")) / "bin"
     sam = shutil.which("sam", path=str(venv_bin)) or shutil.which("sam")
     if sam is None:
         raise RuntimeError("sam not found (install aws-sam-cli into .venv)")
     with tempfile.TemporaryDirectory(prefix="bench-sam-") as scratch:
         build_dir = Path(scratch) / "build"
+        project = REPO
+        if source.resolve() != (REPO / "src").resolve():
+            project = Path(scratch) / "project"
+            shutil.copytree(source, project / "src", ignore=shutil.ignore_patterns("__pycache__"))
+            shutil.copy2(REPO / "template.yaml", project / "template.yaml")
         environment = {
             **os.environ,
             "PATH": f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}",
@@ -56,7 +65,7 @@ def sam_build(function: str = FUNCTION, timeout: float = 600) -> PackageReport:
                 sam,
                 "build",
                 "--template-file",
-                str(REPO / "template.yaml"),
+                str(project / "template.yaml"),
                 "--build-dir",
                 str(build_dir),
                 "--cache-dir",
@@ -64,7 +73,7 @@ def sam_build(function: str = FUNCTION, timeout: float = 600) -> PackageReport:
                 "--no-cached",
                 function,
             ],
-            cwd=REPO,
+            cwd=project,
             env=environment,
             capture_output=True,
             text=True,

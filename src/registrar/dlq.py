@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +13,8 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
 _SQS_BATCH_LIMIT = 10
+# SendMessageBatch: at most 1 MiB for all bodies and attributes together (bytes, UTF-8).
+_SQS_BATCH_BYTES = 1024 * 1024
 _REASON_LIMIT = 1024
 
 
@@ -32,7 +34,7 @@ class DeadLetter:
             "outcome": self.outcome,
             "errorClass": self.error_class or "Unknown",
             "originalMessageId": self.message_id,
-            "receiveCount": self.receive_count if self.receive_count.isdigit() else "0",
+            "receiveCount": self.receive_count if _is_count(self.receive_count) else "0",
         }
         if self.http_status is not None:
             attributes["httpStatus"] = str(self.http_status)
@@ -62,9 +64,7 @@ class DeadLetterQueue:
         client = self._client or self._client_factory()
         self._client = client
         accepted: set[str] = set()
-        for start in range(0, len(letters), _SQS_BATCH_LIMIT):
-            chunk = letters[start : start + _SQS_BATCH_LIMIT]
-            entries = [letter.entry(str(index)) for index, letter in enumerate(chunk)]
+        for chunk, entries in _chunks(letters):
             try:
                 response = client.send_message_batch(QueueUrl=self._queue_url, Entries=entries)  # type: ignore[arg-type]
             except Exception as error:  # noqa: BLE001 - any failure means "not sent"; the record is retried
@@ -77,3 +77,34 @@ class DeadLetterQueue:
                 )
             accepted.update(chunk[int(item["Id"])].message_id for item in response.get("Successful", []))
         return accepted
+
+
+def _is_count(text: str) -> bool:
+    return text.isascii() and text.isdigit() and len(text) <= 9
+
+
+def _entry_bytes(entry: dict[str, Any]) -> int:
+    attributes = sum(
+        len(name.encode()) + len(value["DataType"].encode()) + len(value["StringValue"].encode())
+        for name, value in entry["MessageAttributes"].items()
+    )
+    return len(entry["MessageBody"].encode("utf-8", "surrogatepass")) + attributes
+
+
+def _chunks(letters: Sequence[DeadLetter]) -> Iterator[tuple[list[DeadLetter], list[dict[str, Any]]]]:
+    """At most ten entries and 1 MiB per request; a copy too large on its own is sent alone (and refused)."""
+    chunk: list[DeadLetter] = []
+    entries: list[dict[str, Any]] = []
+    size = 0
+    for letter in letters:
+        entry = letter.entry(str(len(chunk)))
+        entry_size = _entry_bytes(entry)
+        if chunk and (len(chunk) == _SQS_BATCH_LIMIT or size + entry_size > _SQS_BATCH_BYTES):
+            yield chunk, entries
+            chunk, entries, size = [], [], 0
+            entry = letter.entry("0")
+        chunk.append(letter)
+        entries.append(entry)
+        size += entry_size
+    if chunk:
+        yield chunk, entries

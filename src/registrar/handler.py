@@ -58,6 +58,13 @@ def process_event(event: object, deadline: Deadline, runtime: Runtime) -> dict[s
     if valid:
         outcomes.update(_register_all(valid, deadline, runtime))
 
+    refused = sorted({status for o in outcomes.values() if (status := o.http_status) in {401, 403}})
+    if refused:
+        logger.warning(
+            "Keycloak refused the function's service account: check the client secret and its "
+            "realm-management roles (manage-users, view-users, query-users, query-groups)",
+            extra={"http_status": refused},
+        )
     sent = _dead_letter(records, outcomes, runtime)
     failed = [
         record for record in records if not outcomes[record.message_id].succeeded and record.message_id not in sent
@@ -196,7 +203,7 @@ def _text(value: object) -> str:
 
 
 def _as_int(value: str) -> int:
-    return int(value) if value.isdigit() else 1
+    return int(value) if value.isascii() and value.isdigit() and len(value) <= 9 else 1
 
 
 def _unique(records: Sequence[_Record]) -> list[_Record]:

@@ -31,7 +31,7 @@ class VisibilityBackoff:
     def seconds(
         self, receive_count: int, retry_after: float | None = None, rng: Callable[[], float] = random.random
     ) -> int:
-        ceiling = min(self.max_seconds, self.base_seconds * 2.0 ** (max(receive_count, 1) - 1))
+        ceiling = min(self.max_seconds, self.base_seconds * 2.0 ** min(max(receive_count, 1) - 1, 32))
         delay = ceiling / 2 + rng() * ceiling / 2
         return int(min(SQS_MAX_VISIBILITY_SECONDS, max(delay, retry_after or 0.0)))
 

@@ -419,11 +419,6 @@ def test_a_body_over_256_kib_is_refused_and_its_neighbours_created(size: int, sq
     assert_every_record_accounted_for(event, response, letters, directory, POLICY)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="dlq.py sends copies ten at a time whatever their size; SQS refuses a batch over 1 MiB, "
-    "so large poison bodies are retried until the redrive moves them without a reason",
-)
 def test_ten_large_poison_bodies_all_reach_the_dlq(sqs: Any, dlq_url: str) -> None:
     bodies = [json.dumps({"email": f"large-{i}@example.com", "emial": "typo", "pad": "x" * 200_000}) for i in range(10)]
     response, letters = run(_event(*bodies), IndexedDirectory(), sqs, dlq_url)
@@ -431,11 +426,6 @@ def test_ten_large_poison_bodies_all_reach_the_dlq(sqs: Any, dlq_url: str) -> No
     assert len(letters) == 10
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="visibility.py computes 2.0 ** (receiveCount - 1): OverflowError once a record has been received "
-    "1025 times (a source queue without a redrive policy), which fails the whole batch",
-)
 def test_a_very_high_receive_count_does_not_fail_the_batch(sqs: Any, dlq_url: str) -> None:
     event = _event(json.dumps({"email": "r@example.com", "username": "retry-forever"}), good_body())
     event["Records"][0]["attributes"]["ApproximateReceiveCount"] = "1025"

@@ -74,11 +74,6 @@ def test_without_user_management_roles_every_record_is_retried_and_nothing_is_lo
     assert {(line["outcome"], line["http_status"]) for line in handled} == {("retryable", 403)}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a 403 from Keycloak is logged at INFO only ('registration handled', outcome retryable); "
-    "a service account without its roles is a broken deployment and should log a WARNING that says so",
-)
 def test_without_user_management_roles_a_warning_names_the_cause(
     service_client: Callable[[tuple[str, ...]], ServiceClient],
     make_runtime: Callable[..., Runtime],

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -64,6 +65,12 @@ def _policy(info: ValidationInfo) -> RegistrationPolicy:
     return policy if isinstance(policy, RegistrationPolicy) else RegistrationPolicy()
 
 
+def _refuse_outside(field_name: str, values: Iterable[str], allowed: frozenset[str]) -> None:
+    refused = sorted(value for value in values if value not in allowed)
+    if refused:
+        raise ValueError(f"{field_name} not allowed: {', '.join(_clip(value) for value in refused)}")
+
+
 class Registration(BaseModel):
     # Inputs stay out of ValidationError texts: a refused password must not ride along in one.
     model_config = ConfigDict(
@@ -109,9 +116,7 @@ class Registration(BaseModel):
     @classmethod
     def _check_attributes(cls, value: dict[str, list[str]], info: ValidationInfo) -> dict[str, list[str]]:
         policy = _policy(info)
-        refused = sorted(name for name in value if name not in policy.allowed_attributes)
-        if refused:
-            raise ValueError(f"attributes not allowed: {', '.join(_clip(name) for name in refused)}")
+        _refuse_outside("attributes", value, policy.allowed_attributes)
         if policy.registration_id_attribute in value:
             raise ValueError(f"set {policy.registration_id_attribute} through registrationId, not attributes")
         return value
@@ -119,19 +124,13 @@ class Registration(BaseModel):
     @field_validator("groups", mode="after")
     @classmethod
     def _check_groups(cls, value: list[str], info: ValidationInfo) -> list[str]:
-        policy = _policy(info)
-        refused = sorted(path for path in value if path not in policy.allowed_groups)
-        if refused:
-            raise ValueError(f"groups not allowed: {', '.join(_clip(path) for path in refused)}")
+        _refuse_outside("groups", value, _policy(info).allowed_groups)
         return sorted(set(value))
 
     @field_validator("requiredActions", mode="after")
     @classmethod
     def _check_required_actions(cls, value: list[str], info: ValidationInfo) -> list[str]:
-        policy = _policy(info)
-        refused = sorted(action for action in value if action not in policy.allowed_required_actions)
-        if refused:
-            raise ValueError(f"requiredActions not allowed: {', '.join(_clip(action) for action in refused)}")
+        _refuse_outside("requiredActions", value, _policy(info).allowed_required_actions)
         return sorted(set(value))
 
     @field_validator("password", mode="after")
@@ -153,6 +152,7 @@ class Registration(BaseModel):
         return self.username or self.email
 
     def identity_key(self) -> tuple[str, str]:
+        """The username and email Keycloak would store: equal keys are the same user."""
         return (self.login, self.email)
 
     def to_user_representation(self, registration_id_attribute: str) -> dict[str, Any]:

@@ -618,7 +618,10 @@ def publish(suite: Suite, target: KeycloakTarget | None, machine_info: dict[str,
             f"{machine_info.get('cpu')}, {machine_info.get('cores')} cores; Keycloak {machine_info.get('keycloak')} "
             f"on CPUs {list(suite.server_cpus)}, clients on {list(suite.client_cpus)}; run {suite.run_id}"
         )
-        report.plot(args.out / "throughput.png", panels, subtitle)
+        try:
+            report.plot(args.out / "throughput.png", panels, subtitle)
+        except ImportError:
+            print("\nno plot: matplotlib is not installed (pip install -r requirements-dev.txt)")
     print(f"\nwrote {args.out / 'results.json'} and {args.out / 'throughput.png'} in {seconds:.0f}s")
 
 

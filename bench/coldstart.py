@@ -4,8 +4,10 @@ The probes run on a copy of what Lambda would load, not on the development virtu
 extra packages, awscrt and rich among them, would be imported too): the pins of
 src/requirements.txt installed into a directory without boto3/botocore/s3transfer, as
 src/Makefile builds the package, with src/registrar copied in, and boto3 in a second directory
-standing for the runtime's own copy. The interpreter runs with -S (no site-packages) and that
-path. Two variants of the function's directory:
+standing for the runtime's own copy; the naive baseline gets its own directory with its own
+dependencies (Powertools with the tracer extra, python-keycloak, pydantic, pinned to the
+versions installed here). The interpreter runs with -S (no site-packages) and that path. Two
+variants of each directory:
 
 - ``as packaged``: no bytecode, as `pip install --no-compile` leaves it; Lambda's /var/task is
   read-only, so every cold start compiles every module it imports;
@@ -40,13 +42,26 @@ _NO_KEYCLOAK = "http://127.0.0.1:9"
 
 @dataclass(frozen=True)
 class FunctionTrees:
-    packaged: Path
-    compiled: Path
+    """Directories to put on the path: the function's, the naive baseline's, the runtime's boto3."""
+
+    function: dict[str, Path]
+    naive: dict[str, Path]
     runtime: Path
 
-    def path_for(self, variant: str) -> str:
-        function = self.compiled if variant == "with bytecode" else self.packaged
-        return os.pathsep.join([str(function), str(self.runtime)])
+    def path_for(self, variant: str, which: str) -> str:
+        tree = self.naive if which.startswith("naive") else self.function
+        return os.pathsep.join([str(tree[variant]), str(self.runtime)])
+
+
+def naive_requirements() -> list[str]:
+    """The naive baseline's dependencies, pinned to the versions installed here."""
+    from importlib.metadata import version
+
+    return [
+        f"aws-lambda-powertools[tracer]=={version('aws-lambda-powertools')}",
+        f"python-keycloak=={version('python-keycloak')}",
+        f"pydantic=={version('pydantic')}",
+    ]
 
 
 def _pip(*args: str) -> None:
@@ -58,27 +73,35 @@ def _pip(*args: str) -> None:
     )
 
 
+def _variants(root: Path, requirements: list[str], code: Path | None) -> dict[str, Path]:
+    """`requirements` installed as src/Makefile does (no bytecode, no runtime-provided packages), and compiled."""
+    packaged, compiled = root / "packaged", root / "compiled"
+    _pip("--no-compile", "--target", str(packaged), *requirements)
+    for name in _RUNTIME_PROVIDED:
+        shutil.rmtree(packaged / name, ignore_errors=True)
+        for info in packaged.glob(f"{name}-*.dist-info"):
+            shutil.rmtree(info)
+    if code is not None:
+        shutil.copytree(code, packaged / code.name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(packaged, compiled)
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", "-j0", "--invalidation-mode", "unchecked-hash", str(compiled)],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    return {"as packaged": packaged, "with bytecode": compiled}
+
+
 @contextlib.contextmanager
 def function_trees(source: Path = REPO / "src") -> Iterator[FunctionTrees]:
-    """The package's files from `source` (a directory laid out like src/), in the two variants."""
+    """The package's files from `source` (laid out like src/) and the naive baseline's, in two variants each."""
     with tempfile.TemporaryDirectory(prefix="bench-function-") as scratch:
         root = Path(scratch)
-        packaged, compiled, runtime = root / "packaged", root / "compiled", root / "runtime"
-        _pip("--no-compile", "--target", str(packaged), "-r", str(source / "requirements.txt"))
-        for name in _RUNTIME_PROVIDED:
-            shutil.rmtree(packaged / name, ignore_errors=True)
-            for info in packaged.glob(f"{name}-*.dist-info"):
-                shutil.rmtree(info)
-        shutil.copytree(source / "registrar", packaged / "registrar", ignore=shutil.ignore_patterns("__pycache__"))
-        shutil.copytree(packaged, compiled)
-        subprocess.run(
-            [sys.executable, "-m", "compileall", "-q", "-j0", "--invalidation-mode", "unchecked-hash", str(compiled)],
-            check=True,
-            capture_output=True,
-            timeout=600,
-        )
-        _pip("--target", str(runtime), "boto3")
-        yield FunctionTrees(packaged=packaged, compiled=compiled, runtime=runtime)
+        function = _variants(root / "function", ["-r", str(source / "requirements.txt")], source / "registrar")
+        naive = _variants(root / "naive", naive_requirements(), None)
+        _pip("--target", str(root / "runtime"), "boto3")
+        yield FunctionTrees(function=function, naive=naive, runtime=root / "runtime")
 
 
 def _command(arguments: list[str], cpus: tuple[int, ...]) -> list[str]:
@@ -86,12 +109,12 @@ def _command(arguments: list[str], cpus: tuple[int, ...]) -> list[str]:
     return ["taskset", "-c", ",".join(map(str, cpus)), *command] if cpus else command
 
 
-def _environment(trees: FunctionTrees, variant: str, keycloak_url: str) -> dict[str, str]:
+def _environment(trees: FunctionTrees, variant: str, which: str, keycloak_url: str) -> dict[str, str]:
     environment = {key: value for key, value in os.environ.items() if not key.startswith("PYTHON")}
     return {
         **environment,
         **function_environment(keycloak_url, 10),
-        "PYTHONPATH": trees.path_for(variant),
+        "PYTHONPATH": trees.path_for(variant, which),
         "PYTHONDONTWRITEBYTECODE": "1",
     }
 
@@ -123,10 +146,10 @@ def import_times(trees: FunctionTrees, runs: int, cpus: tuple[int, ...]) -> Impo
     """Interleaved fresh-interpreter imports, so drift in the machine's load hits all alike."""
     result = ImportTimes()
     for variant in ("as packaged", "with bytecode"):
-        environment = _environment(trees, variant, _NO_KEYCLOAK)
         timings = result.runs.setdefault(variant, {})
         for _ in range(runs):
             for which in ("ours", "naive-imports", "naive-module"):
+                environment = _environment(trees, variant, which, _NO_KEYCLOAK)
                 timings.setdefault(which, []).append(_probe(["import", which], environment, cpus)["import_ms"])
     return result
 
@@ -137,7 +160,7 @@ def import_breakdown(
     """`python -X importtime`: self time summed by top-level package, biggest first."""
     completed = subprocess.run(
         _command(["-X", "importtime", "-c", f"import {module}"], cpus),
-        env=_environment(trees, variant, _NO_KEYCLOAK),
+        env=_environment(trees, variant, "naive" if module == "bench.naive" else "ours", _NO_KEYCLOAK),
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -164,15 +187,15 @@ def first_invocations(
     trees: FunctionTrees, variant: str, keycloak_url: str, run_id: str, runs: int, cpus: tuple[int, ...]
 ) -> dict[str, list[dict[str, Any]]]:
     """Cold then warm invocation with a batch of ten new users, in a fresh process each run."""
-    environment = _environment(trees, variant, keycloak_url)
     results: dict[str, list[dict[str, Any]]] = {"ours": [], "naive": []}
     for run in range(runs):
         for which in ("ours", "naive"):
+            environment = _environment(trees, variant, which, keycloak_url)
             results[which].append(_probe(["invoke", which, run_id, f"cold{which[0]}{run}"], environment, cpus))
     return results
 
 
 def client_overhead(trees: FunctionTrees, cpus: tuple[int, ...], batches: int = 200) -> dict[str, dict[str, Any]]:
     """The function's own time per batch of ten with an instant Keycloak, logging at INFO and at WARNING."""
-    environment = _environment(trees, "with bytecode", _NO_KEYCLOAK)
+    environment = _environment(trees, "with bytecode", "ours", _NO_KEYCLOAK)
     return {level: _probe(["overhead", level, str(batches)], environment, cpus) for level in ("INFO", "WARNING")}

@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import os
 import statistics
+import subprocess
 import sys
 import time
 import traceback
@@ -589,8 +590,30 @@ def measure_against(suite: Suite, target: KeycloakTarget, trees: coldstart.Funct
         )
 
 
+def _provenance(source: Path) -> dict[str, str]:
+    """Which commit was measured, and whether the function's files differed from it."""
+    repo = SOURCE.parent
+
+    def git(*arguments: str) -> str:
+        try:
+            completed = subprocess.run(
+                ["git", *arguments], cwd=repo, capture_output=True, text=True, timeout=30, check=False
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return ""
+        return completed.stdout.strip()
+
+    changed = git("status", "--porcelain", "--", "src")
+    return {
+        "commit": git("rev-parse", "--short", "HEAD") or "unknown",
+        "source": str(source),
+        "src_changes": "none" if not changed else changed.replace("\n", "; "),
+    }
+
+
 def publish(suite: Suite, target: KeycloakTarget | None, machine_info: dict[str, Any], seconds: float) -> None:
     args = suite.args
+    settings_line = _provenance(args.source)
     results = Results(suite.trials)
     figures = [
         *throughput_figures(results, args),
@@ -599,10 +622,19 @@ def publish(suite: Suite, target: KeycloakTarget | None, machine_info: dict[str,
         *size_figures(suite.data),
     ]
     print(report.table(figures, machine_info))
+    print(
+        f"\nmeasured: commit {settings_line['commit']}, function from {settings_line['source']}, "
+        f"uncommitted changes in src/: {settings_line['src_changes']}"
+    )
     if suite.errors:
         print("\nerrors:\n  " + "\n  ".join(suite.errors))
     settings = {key: (str(value) if isinstance(value, Path) else value) for key, value in vars(args).items()}
-    settings |= {"run_id": suite.run_id, "server_cpus": suite.server_cpus, "client_cpus": suite.client_cpus}
+    settings |= {
+        "run_id": suite.run_id,
+        "server_cpus": suite.server_cpus,
+        "client_cpus": suite.client_cpus,
+        **settings_line,
+    }
     document = {
         "machine": machine_info,
         "settings": settings,

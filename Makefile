@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 COUNT ?= 100
 
 .DEFAULT_GOAL := help
-.PHONY: help install test lint format demo clean
+.PHONY: help install test lint format demo bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -36,6 +36,9 @@ test: lint ## lint, then every test (starts its own Keycloak; fetches it on firs
 
 demo: install ## run the function over events/ against a local Keycloak (COUNT=N adds generated registrations)
 	$(BIN)/python -m registrar_local demo --count $(COUNT)
+
+bench: install ## benchmarks against a local Keycloak: a table, bench/results/ JSON and PNG (BENCH_ARGS=--quick)
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean: ## remove the virtual environment and build output (the Keycloak cache stays)
 	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

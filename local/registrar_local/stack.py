@@ -75,7 +75,6 @@ def function_env(keycloak_url: str, dlq_url: str, sqs_endpoint: str | None) -> d
         **function_environment(keycloak_url, dlq_url),
         "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
         "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
-        "POWERTOOLS_TRACE_DISABLED": "true",
         "AWS_DEFAULT_REGION": REGION,
     }
     if sqs_endpoint is not None:

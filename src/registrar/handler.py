@@ -17,7 +17,7 @@ from registrar.deadline import Deadline, DeadlineReached
 from registrar.dlq import DeadLetter
 from registrar.keycloak import KeycloakUnavailable
 from registrar.messages import InvalidMessage, Registration, parse_body
-from registrar.observability import logger, mask_email, metrics, record_batch_metrics, record_keycloak_latencies, tracer
+from registrar.observability import logger, mask_email, metrics, record_batch_metrics, record_keycloak_latencies
 from registrar.registration import Outcome, OutcomeKind
 from registrar.resilience import CircuitOpen, CircuitState
 from registrar.runtime import Runtime, current_runtime
@@ -33,7 +33,6 @@ class _Record:
     queue_arn: str
 
 
-@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: Mapping[str, Any], context: LambdaContext) -> dict[str, list[dict[str, str]]]:

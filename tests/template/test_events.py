@@ -189,6 +189,5 @@ def test_env_json_is_a_valid_local_configuration():
     assert settings.client_secret_arn is None, "an ARN would win over the local secret"
     assert settings.client_secret == keycloak_server.CLIENT_SECRET
     assert settings.verify_tls or settings.environment == "development"
-    assert variables["POWERTOOLS_TRACE_DISABLED"] == "true"
     assert variables["POWERTOOLS_METRICS_NAMESPACE"] == METRICS_NAMESPACE
     assert variables.get("POWERTOOLS_SERVICE_NAME", SERVICE_NAME) == SERVICE_NAME

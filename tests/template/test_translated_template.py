@@ -163,7 +163,8 @@ def test_the_function_runs_the_handler_on_python_313_arm64_with_tracing(translat
     assert properties["Runtime"] == "python3.13"
     assert properties["Architectures"] == ["arm64"]
     assert properties["Handler"] == "registrar.handler.lambda_handler"
-    assert properties["TracingConfig"] == {"Mode": "Active"}
+    assert properties["TracingConfig"] == {"Mode": {"Ref": "TracingMode"}}
+    assert translated["Parameters"]["TracingMode"]["Default"] == "Active"
     assert properties["Timeout"] == {"Ref": "FunctionTimeout"}
     assert properties["MemorySize"] == {"Ref": "FunctionMemorySize"}
     module, _, attribute = properties["Handler"].rpartition(".")

@@ -6,7 +6,7 @@ answer names only retryable and deferred records, by the messageIds of this batc
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,28 +57,12 @@ def process_event(event: object, deadline: Deadline, runtime: Runtime) -> dict[s
     if valid:
         outcomes.update(_register_all(valid, deadline, runtime))
 
-    refused = sorted({status for o in outcomes.values() if (status := o.http_status) in {401, 403}})
-    if refused:
-        logger.warning(
-            "Keycloak refused the function's service account: check the client secret and its "
-            "realm-management roles (manage-users, view-users, query-users, query-groups)",
-            extra={"http_status": refused},
-        )
+    _warn_if_refused(outcomes.values())
     sent = _dead_letter(records, outcomes, runtime)
     failed = [
         record for record in records if not outcomes[record.message_id].succeeded and record.message_id not in sent
     ]
-    backed_off = runtime.visibility.postpone(
-        [
-            Postponement(
-                message_id=record.message_id,
-                queue_arn=record.queue_arn,
-                receipt_handle=record.receipt_handle,
-                seconds=runtime.backoff.seconds(_as_int(record.receive_count), outcomes[record.message_id].retry_after),
-            )
-            for record in failed
-        ]
-    )
+    backed_off = _postpone(failed, outcomes, runtime)
     record_batch_metrics(
         (outcomes[record.message_id] for record in records),
         sent_to_dlq=len(sent),
@@ -101,6 +85,30 @@ def process_event(event: object, deadline: Deadline, runtime: Runtime) -> dict[s
         },
     )
     return {"batchItemFailures": [{"itemIdentifier": record.message_id} for record in failed]}
+
+
+def _warn_if_refused(outcomes: Iterable[Outcome]) -> None:
+    refused = sorted({status for outcome in outcomes if (status := outcome.http_status) in {401, 403}})
+    if refused:
+        logger.warning(
+            "Keycloak refused the function's service account: check the client secret and its "
+            "realm-management roles (manage-users, view-users, query-users, query-groups)",
+            extra={"http_status": refused},
+        )
+
+
+def _postpone(failed: Sequence[_Record], outcomes: Mapping[str, Outcome], runtime: Runtime) -> int:
+    """Visibility backoff for the records the answer reports; returns how many were postponed."""
+    return runtime.visibility.postpone(
+        [
+            Postponement(
+                queue_arn=record.queue_arn,
+                receipt_handle=record.receipt_handle,
+                seconds=runtime.backoff.seconds(_as_int(record.receive_count), outcomes[record.message_id].retry_after),
+            )
+            for record in failed
+        ]
+    )
 
 
 def _register_all(

@@ -38,7 +38,6 @@ class VisibilityBackoff:
 
 @dataclass(frozen=True)
 class Postponement:
-    message_id: str
     queue_arn: str
     receipt_handle: str
     seconds: int

@@ -36,6 +36,7 @@ def create_queues(sqs: Any, settings: StackSettings, prefix: str = "registration
         QueueName=prefix,
         Attributes={
             "VisibilityTimeout": str(settings.visibility_timeout),
+            "MessageRetentionPeriod": str(settings.retention_seconds),
             "RedrivePolicy": json.dumps(
                 {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(settings.max_receive_count)}
             ),

@@ -16,6 +16,7 @@ class StackSettings:
     function_timeout: int
     visibility_timeout: int
     max_receive_count: int
+    retention_seconds: int
     dlq_retention_seconds: int
     batch_size: int
     max_concurrency: int
@@ -82,6 +83,7 @@ def read_stack_settings(path: Path = TEMPLATE) -> StackSettings:
         function_timeout=resolve(globals_or(function, "Timeout")),
         visibility_timeout=resolve(source["VisibilityTimeout"]),
         max_receive_count=resolve(source["RedrivePolicy"]["maxReceiveCount"]),
+        retention_seconds=resolve(source.get("MessageRetentionPeriod", 345600)),
         dlq_retention_seconds=resolve(dlq["MessageRetentionPeriod"]),
         batch_size=resolve(event.get("BatchSize", 10)),
         max_concurrency=resolve(event["ScalingConfig"]["MaximumConcurrency"]),

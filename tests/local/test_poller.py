@@ -8,12 +8,13 @@ import pytest
 
 from registrar_local.poller import InvocationFailed, Poller, failed_message_ids
 from registrar_local.stack import create_queues, queue_depth, send_bodies
-from registrar_local.stack_settings import StackSettings
+from registrar_local.stack_settings import StackSettings, read_stack_settings
 
 SETTINGS = StackSettings(
     function_timeout=30,
     visibility_timeout=0,  # what the function does not delete is visible again at once
     max_receive_count=5,
+    retention_seconds=345600,
     dlq_retention_seconds=1209600,
     batch_size=10,
     max_concurrency=2,
@@ -115,3 +116,20 @@ def test_redrive_is_left_to_the_queue(sqs, queues):
         poller.poll_once()
     assert queue_depth(sqs, queues.source_url) == 0
     assert queue_depth(sqs, queues.dlq_url) == 10
+
+
+def test_local_queues_carry_the_template_settings(sqs):
+    settings = read_stack_settings()
+    queues = create_queues(sqs, settings)
+
+    def attributes(url):
+        return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+
+    source, dlq = attributes(queues.source_url), attributes(queues.dlq_url)
+    assert int(source["VisibilityTimeout"]) == settings.visibility_timeout >= 6 * settings.function_timeout
+    assert int(source["MessageRetentionPeriod"]) == settings.retention_seconds
+    assert json.loads(source["RedrivePolicy"]) == {
+        "deadLetterTargetArn": dlq["QueueArn"],
+        "maxReceiveCount": settings.max_receive_count,
+    }
+    assert int(dlq["MessageRetentionPeriod"]) == settings.dlq_retention_seconds == 14 * 24 * 3600

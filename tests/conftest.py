@@ -6,13 +6,17 @@ import io
 import json
 import logging
 import os
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from keycloak import KeycloakAdmin
 
+from registrar.config import Settings
 from registrar.observability import logger
-from registrar_local.keycloak_server import KeycloakServer
+from registrar.runtime import Runtime, build_runtime
+from registrar_local.keycloak_server import KeycloakServer, function_environment, master_admin
 
 
 @pytest.fixture(scope="session")
@@ -55,3 +59,33 @@ def function_logs() -> Iterator[LogCapture]:
         yield capture
     finally:
         logger.removeHandler(handler)
+
+
+# --- the real Keycloak, shared by the suites that use it ---------------------------------
+
+
+@pytest.fixture(scope="session")
+def admin(keycloak_url: str) -> KeycloakAdmin:
+    """The master realm's admin, working on the project realm (never used by the function)."""
+    return master_admin(keycloak_url)
+
+
+@pytest.fixture
+def tag() -> str:
+    """A prefix that keeps each test's users and clients apart on the shared server."""
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def make_runtime(keycloak_url: str, dlq_url: str) -> Callable[..., Runtime]:
+    """A fresh runtime (a cold execution environment) against the real Keycloak.
+
+    `dlq_url` comes from the suite's own conftest. An override set to "" removes the variable
+    (the function ignores empty values).
+    """
+
+    def make(**overrides: str) -> Runtime:
+        environment = {**function_environment(keycloak_url, dlq_url), **overrides}
+        return build_runtime(Settings.from_environment(environment))
+
+    return make

@@ -29,7 +29,6 @@ from registrar.keycloak import AlreadyExists, Created, CreateResult, KeycloakUna
 from registrar.registration import Registrar
 from registrar.resilience import CircuitBreaker, ResilientDirectory, RetryPolicy
 from registrar.runtime import Runtime, build_runtime
-from registrar_local.keycloak_server import function_environment, master_admin
 
 REGION = "eu-west-1"
 
@@ -246,32 +245,6 @@ def library_logs() -> Iterator[io.StringIO]:
 
 
 # --- the real Keycloak ---------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def admin(keycloak_url: str) -> KeycloakAdmin:
-    """The master realm's admin, working on the project realm (never used by the function)."""
-    return master_admin(keycloak_url)
-
-
-@pytest.fixture
-def tag() -> str:
-    """A prefix that keeps each test's users and clients apart on the shared server."""
-    return f"s{uuid.uuid4().hex[:10]}"
-
-
-@pytest.fixture
-def make_runtime(keycloak_url: str, dlq_url: str) -> Callable[..., Runtime]:
-    """A fresh runtime (a cold execution environment) against the real Keycloak.
-
-    An override set to "" removes the variable (the function ignores empty values).
-    """
-
-    def make(**overrides: str) -> Runtime:
-        environment = {**function_environment(keycloak_url, dlq_url), **overrides}
-        return build_runtime(Settings.from_environment(environment))
-
-    return make
 
 
 @dataclass(frozen=True)

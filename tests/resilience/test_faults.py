@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from dataclasses import replace
 
 import pytest
@@ -16,6 +17,7 @@ from registrar_local.poller import Poller
 from registrar_local.stack import local_stack, queue_depth, send_bodies
 from tests.resilience.conftest import (
     FUNCTION_OVERRIDES,
+    FaultRun,
     drain_with_fault,
     fault_row,
     fault_settings,
@@ -66,18 +68,23 @@ def proxy(keycloak_url):
     proxy.stop()
 
 
-def test_keycloak_slower_than_the_function_timeout_is_answered_in_time_and_loses_nothing(proxy, keycloak_url, tmp_path):
+def run_behind(proxy: FaultProxy, keycloak_url: str, tmp_path, count: int, fault) -> tuple[FaultRun, Counter[str]]:
+    """`count` registrations through the stack, the function reaching Keycloak through `proxy`."""
     settings = fault_settings()
-    run_id, bodies = registrations(60)
-    proxy.faults = Faults(latency_seconds=settings.function_timeout + 2)
+    run_id, bodies = registrations(count)
+    with local_stack(keycloak_url=proxy.url, settings=settings) as stack:
+        run = drain_with_fault(stack, settings, bodies, run_id, tmp_path / "function.log", fault)
+    return run, users_of_run(keycloak_url, run_id)
+
+
+def test_keycloak_slower_than_the_function_timeout_is_answered_in_time_and_loses_nothing(proxy, keycloak_url, tmp_path):
+    proxy.faults = Faults(latency_seconds=fault_settings().function_timeout + 2)
 
     def heal() -> None:
         time.sleep(20)
         proxy.heal()
 
-    with local_stack(keycloak_url=proxy.url, settings=settings) as stack:
-        run = drain_with_fault(stack, settings, bodies, run_id, tmp_path / "function.log", heal)
-    users = users_of_run(keycloak_url, run_id)
+    run, users = run_behind(proxy, keycloak_url, tmp_path, 60, heal)
 
     print(run.summary("latency above the function timeout", users))
     assert run.drained
@@ -89,8 +96,6 @@ def test_keycloak_slower_than_the_function_timeout_is_answered_in_time_and_loses
 
 
 def test_injected_503_and_429_are_retried_counted_and_never_dead_lettered(proxy, keycloak_url, tmp_path):
-    settings = fault_settings()
-    run_id, bodies = registrations(150)
     proxy.faults = Faults(status=503, every_nth=3)
 
     def switch_to_429_then_heal() -> None:
@@ -99,9 +104,7 @@ def test_injected_503_and_429_are_retried_counted_and_never_dead_lettered(proxy,
         time.sleep(4)
         proxy.heal()
 
-    with local_stack(keycloak_url=proxy.url, settings=settings) as stack:
-        run = drain_with_fault(stack, settings, bodies, run_id, tmp_path / "function.log", switch_to_429_then_heal)
-    users = users_of_run(keycloak_url, run_id)
+    run, users = run_behind(proxy, keycloak_url, tmp_path, 150, switch_to_429_then_heal)
 
     print(run.summary("every 3rd create answered 503, then 429", users))
     assert run.drained

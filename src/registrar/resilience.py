@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from registrar.deadline import Deadline
-from registrar.keycloak import CreateResult, KeycloakUnavailable, KeycloakUser
+from registrar.keycloak import HTTP_TOO_MANY_REQUESTS, CreateResult, KeycloakUnavailable, KeycloakUser
 
 
 class CircuitOpen(Exception):
@@ -36,7 +36,6 @@ class CircuitBreaker:
     cooldown_seconds: float = 30.0
     clock: Callable[[], float] = time.monotonic
     state: CircuitState = CircuitState.CLOSED
-    times_opened: int = 0
     _consecutive_failures: int = 0
     _opened_at: float = 0.0
     _probe_in_flight: bool = False
@@ -60,6 +59,11 @@ class CircuitBreaker:
             self._probe_in_flight = False
             self.state = CircuitState.CLOSED
 
+    def release_probe(self) -> None:
+        """The probe ended without an answer from Keycloak (no time left, say): let another try."""
+        with self._lock:
+            self._probe_in_flight = False
+
     def record_failure(self) -> None:
         with self._lock:
             self._consecutive_failures += 1
@@ -70,7 +74,6 @@ class CircuitBreaker:
                 self.state = CircuitState.OPEN
                 self._opened_at = self.clock()
                 self._probe_in_flight = False
-                self.times_opened += 1
 
 
 @dataclass(frozen=True)
@@ -89,7 +92,7 @@ class RetryPolicy:
 
 def is_transient(error: KeycloakUnavailable) -> bool:
     """Worth another try in the same invocation: transport errors, 429 and 5xx (not 401/403: config)."""
-    return error.status is None or error.status == 429 or error.status >= 500
+    return error.status is None or error.status == HTTP_TOO_MANY_REQUESTS or error.status >= 500
 
 
 @dataclass
@@ -127,7 +130,9 @@ class ResilientDirectory:
         self._sleep = sleep
 
     def ensure_token(self, deadline: Deadline) -> None:
-        self._call(lambda: self._inner.ensure_token(deadline), deadline)
+        # Not gated by the breaker: a cached token makes no request, so it can neither probe
+        # Keycloak nor prove it healthy. A failed token request still counts as a failure.
+        self._call(lambda: self._inner.ensure_token(deadline), deadline, gated=False)
 
     def create_user(self, user: dict[str, object], deadline: Deadline) -> CreateResult:
         result: CreateResult = self._call(lambda: self._inner.create_user(user, deadline), deadline)
@@ -139,14 +144,17 @@ class ResilientDirectory:
         )
         return found
 
-    def _call[T](self, call: Callable[[], T], deadline: Deadline) -> T:
+    def _call[T](self, call: Callable[[], T], deadline: Deadline, gated: bool = True) -> T:
         attempt = 0
         while True:
-            if not self.breaker.allow():
+            if gated and not self.breaker.allow():
                 raise CircuitOpen("circuit open: Keycloak has been failing; not called")
             try:
                 result = call()
-            except KeycloakUnavailable as error:
+            except BaseException as error:
+                if not isinstance(error, KeycloakUnavailable):
+                    self.breaker.release_probe()  # no answer either way: the breaker must not stick
+                    raise
                 self.breaker.record_failure()
                 delay = self._policy.delay(attempt, error.retry_after)
                 attempt += 1
@@ -159,5 +167,6 @@ class ResilientDirectory:
                 self.retries.add()
                 self._sleep(delay)
                 continue
-            self.breaker.record_success()
+            if gated:
+                self.breaker.record_success()
             return result

@@ -6,9 +6,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-# A request must end before the handler has to answer, with room to send DLQ copies and
-# build the response.
-_RESPONSE_RESERVE_SECONDS = 0.5
+# After the fan-in the handler still sends DLQ copies and visibility changes (SQS calls bounded
+# by their own timeouts) and builds the response: requests and the wait leave it this much.
+_RESPONSE_RESERVE_SECONDS = 1.5
 
 
 class DeadlineReached(Exception):
@@ -43,4 +43,4 @@ class Deadline:
 
     def wait_budget(self) -> float:
         """How long the invoking thread may wait for the fan-in."""
-        return max(0.0, self.remaining_seconds() - _RESPONSE_RESERVE_SECONDS / 2)
+        return max(0.0, self.remaining_seconds() - _RESPONSE_RESERVE_SECONDS)

@@ -15,7 +15,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from registrar.batch import fan_out
 from registrar.deadline import Deadline, DeadlineReached
 from registrar.dlq import DeadLetter
-from registrar.keycloak import KeycloakUnavailable
 from registrar.messages import InvalidMessage, Registration, parse_body
 from registrar.observability import logger, mask_email, metrics, record_batch_metrics, record_keycloak_latencies
 from registrar.registration import Outcome, OutcomeKind
@@ -117,8 +116,8 @@ def _register_all(
     # One token request before the fan-out, so the workers never race for it.
     try:
         runtime.directory.ensure_token(deadline)
-    except (KeycloakUnavailable, DeadlineReached, CircuitOpen) as error:
-        kind = OutcomeKind.RETRYABLE if isinstance(error, KeycloakUnavailable) else OutcomeKind.DEFERRED
+    except Exception as error:  # noqa: BLE001 - whatever went wrong, the records are retried, not lost
+        kind = OutcomeKind.DEFERRED if isinstance(error, DeadlineReached | CircuitOpen) else OutcomeKind.RETRYABLE
         logger.warning("Keycloak token unavailable; batch not started", extra={"reason": str(error)})
         unavailable = Outcome(
             kind,

@@ -109,7 +109,7 @@ class _SharedTokenConnection(KeycloakOpenIDConnection):
                 client_id=str(self.client_id),
                 client_secret_key=self.client_secret_key,
                 verify=self.verify,
-                timeout=int(self._timeout or 10),
+                timeout=self._timeout,  # requests takes float seconds too
                 max_retries=0,
             )
         return self._keycloak_openid
@@ -128,15 +128,20 @@ class _SharedTokenConnection(KeycloakOpenIDConnection):
             if self._generation == seen_generation:
                 self._fetch_token()
 
+    def _request_token(self) -> None:
+        # The token request gets the calling request's timeout, cut to the invocation's deadline.
+        self.keycloak_openid.connection.timeout = self.timeout  # type: ignore[assignment]
+        self.get_token()
+
     def _fetch_token(self) -> None:
         try:
-            self.get_token()
+            self._request_token()
         except KeycloakAuthenticationError:
             # The secret may have been rotated: read it again, past any cache, and try once more.
             self.client_secret_key = self._secret_source(True)
             self._keycloak_openid = None
             try:
-                self.get_token()
+                self._request_token()
             except KeycloakAuthenticationError as error:
                 raise KeycloakUnavailable("token request refused (401): check the client secret", status=401) from error
         except KeycloakConnectionError as error:

@@ -122,11 +122,17 @@ class Registrar:
 
 
 def _timed[T](latencies: list[float], call: Callable[[], T]) -> T:
+    """Time one Keycloak operation (its in-invocation retries included); none if nothing was sent."""
     started = time.perf_counter()
     try:
-        return call()
-    finally:
+        result = call()
+    except (CircuitOpen, DeadlineReached):
+        raise
+    except BaseException:
         latencies.append((time.perf_counter() - started) * 1000)
+        raise
+    latencies.append((time.perf_counter() - started) * 1000)
+    return result
 
 
 def _with_latencies(outcome: Outcome, latencies: list[float]) -> Outcome:

@@ -119,6 +119,9 @@ class LazySqsClient:
         with self._lock:
             if self._client is None:
                 import boto3  # noqa: PLC0415
+                from botocore.config import Config  # noqa: PLC0415
 
-                self._client = boto3.client("sqs")
+                # Bounded: these calls run in the time the deadline reserves after the fan-in.
+                timeouts = Config(connect_timeout=1, read_timeout=2, retries={"max_attempts": 2, "mode": "standard"})
+                self._client = boto3.client("sqs", config=timeouts)
             return self._client

@@ -109,7 +109,7 @@ def test_records_still_running_at_the_deadline_are_reported(runtime, directory):
         return original(user, deadline)
 
     directory.create_user = slow_create
-    deadline = Deadline.after(1.5, margin_ms=0)
+    deadline = Deadline.after(3.0, margin_ms=0)  # 1.5 s of waiting, 1.5 s kept for the answer
     response = process_event(
         sqs_event(body(email="slow@example.com"), body(email="fast@example.com")), deadline, runtime
     )
@@ -131,3 +131,10 @@ def test_response_names_only_message_ids_from_the_batch(runtime, directory):
 def test_event_without_records_answers_with_no_failures(runtime):
     assert process_event({"not": "sqs"}, Deadline.after(30), runtime) == {"batchItemFailures": []}
     assert process_event([], Deadline.after(30), runtime) == {"batchItemFailures": []}
+
+
+def test_an_unexpected_error_in_the_token_step_retries_the_records_instead_of_failing_the_batch(runtime, directory):
+    directory.token_error = ValueError("the token response was not JSON")
+    response = process_event(sqs_event(body(email="a@example.com"), "garbage"), Deadline.after(30), runtime)
+    assert failures(response) == ["m-0"]
+    assert directory.create_calls == []

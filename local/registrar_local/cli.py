@@ -118,7 +118,7 @@ def summary_table(run: ConsumerRun, in_dlq: int, left: int, elapsed: float) -> T
 def cmd_demo(args: argparse.Namespace) -> int:
     settings = read_stack_settings()
     stop = threading.Event()
-    with local_stack(keycloak_url=args.keycloak_url, settings=settings, keep_running=args.keep_running) as stack:
+    with local_stack(keycloak_url=args.keycloak_url, settings=settings) as stack:
         console.print(f"Keycloak {stack.keycloak_url}  (admin console: realm 'registrar')")
         console.print(f"SQS (moto) {stack.sqs_endpoint}  queue {stack.queues.source_url}")
         sqs = stack.sqs()
@@ -155,7 +155,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         if not drained:
             console.print("[red]the queue did not drain before --timeout[/]")
         if args.keep_running:
-            console.print("Keycloak and moto keep running (stop them with Ctrl-C)")
+            console.print("Keycloak and moto keep running; Ctrl-C stops them")
             keep = threading.Event()
             stop_on_signals(keep)
             keep.wait()
@@ -203,7 +203,9 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--keycloak-url", help="use this running Keycloak (with the project's realm) instead of starting one"
     )
-    demo.add_argument("--keep-running", action="store_true", help="leave Keycloak and moto running afterwards")
+    demo.add_argument(
+        "--keep-running", action="store_true", help="after the report, keep Keycloak and moto up until Ctrl-C"
+    )
     demo.add_argument("--timeout", type=float, default=600, help="seconds to wait for the queue to drain")
     demo.set_defaults(func=cmd_demo)
     return root

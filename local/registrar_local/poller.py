@@ -8,7 +8,9 @@ whole batch stays on the queue, as with Lambda. Redrive is left to the queue its
 
 from __future__ import annotations
 
+import sys
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -87,47 +89,67 @@ class Poller:
         *,
         batch_size: int = 10,
         wait_seconds: int = 1,
+        batching_window_seconds: float = 0,
     ) -> None:
         self._sqs = sqs
         self._queue_url = queue_url
         self._invoke = invoke
         self._batch_size = batch_size
         self._wait_seconds = wait_seconds
+        self._batching_window_seconds = batching_window_seconds
         attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]
         self._queue_arn = attributes["QueueArn"]
         self._region = self._queue_arn.split(":")[3]
 
-    def poll_once(self) -> BatchReport | None:
-        messages = self._sqs.receive_message(
+    def _receive(self, count: int, wait_seconds: int) -> list[dict[str, Any]]:
+        messages: list[dict[str, Any]] = self._sqs.receive_message(
             QueueUrl=self._queue_url,
-            MaxNumberOfMessages=self._batch_size,
-            WaitTimeSeconds=self._wait_seconds,
+            MaxNumberOfMessages=count,
+            WaitTimeSeconds=wait_seconds,
             AttributeNames=["All"],
             MessageAttributeNames=["All"],
         ).get("Messages", [])
+        return messages
+
+    def poll_once(self) -> BatchReport | None:
+        messages = self._receive(self._batch_size, self._wait_seconds)
         if not messages:
             return None
+        # MaximumBatchingWindowInSeconds: gather up to a full batch before invoking.
+        window_ends = time.monotonic() + self._batching_window_seconds
+        while len(messages) < self._batch_size and time.monotonic() < window_ends:
+            messages += self._receive(self._batch_size - len(messages), 0) or []
+            if len(messages) < self._batch_size:
+                time.sleep(min(0.1, max(0.0, window_ends - time.monotonic())))
         batch_ids = {message["MessageId"] for message in messages}
         try:
             response = self._invoke(lambda_event(messages, self._queue_arn, self._region))
         except InvocationFailed as failed:
             return BatchReport(received=len(messages), deleted=0, returned=len(messages), error=str(failed))
         kept = failed_message_ids(response, batch_ids)
-        done = [message for message in messages if message["MessageId"] not in kept]
-        self._delete(done)
-        return BatchReport(received=len(messages), deleted=len(done), returned=len(kept))
+        deleted = self._delete([message for message in messages if message["MessageId"] not in kept])
+        return BatchReport(received=len(messages), deleted=deleted, returned=len(messages) - deleted)
 
     def run(self, stop: threading.Event, on_batch: Callable[[BatchReport], None] | None = None) -> None:
         """Poll until `stop` is set; a batch in flight is always settled first."""
         while not stop.is_set():
-            report = self.poll_once()
+            try:
+                report = self.poll_once()
+            except Exception as error:  # noqa: BLE001 - SQS hiccups must not end the poller
+                print(f"poller: {type(error).__name__}: {error}; retrying in 1 s", file=sys.stderr)
+                stop.wait(1)
+                continue
             if report is not None and on_batch is not None:
                 on_batch(report)
 
-    def _delete(self, messages: Sequence[Mapping[str, Any]]) -> None:
+    def _delete(self, messages: Sequence[Mapping[str, Any]]) -> int:
+        """Delete; returns how many SQS confirmed (the others come back after their visibility)."""
+        deleted = 0
         for start in range(0, len(messages), 10):
             chunk = messages[start : start + 10]
-            self._sqs.delete_message_batch(
+            response = self._sqs.delete_message_batch(
                 QueueUrl=self._queue_url,
                 Entries=[{"Id": str(index), "ReceiptHandle": m["ReceiptHandle"]} for index, m in enumerate(chunk)],
             )
+            deleted += len(response.get("Successful", []))
+        return deleted

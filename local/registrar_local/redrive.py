@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 _RECEIVE_VISIBILITY_SECONDS = 60  # a letter left behind by the filter stays out of this run
+_EMPTY_RECEIVES_TO_STOP = 2
 
 
 @dataclass(frozen=True)
@@ -46,13 +47,18 @@ def redrive(sqs: Any, dlq_url: str, source_url: str, only: RedriveFilter | None 
         if started is not None:
             return started
     report = RedriveReport(method="receive-send-delete")
-    while messages := sqs.receive_message(
-        QueueUrl=dlq_url,
-        MaxNumberOfMessages=10,
-        MessageAttributeNames=["All"],
-        VisibilityTimeout=_RECEIVE_VISIBILITY_SECONDS,
-        WaitTimeSeconds=0,
-    ).get("Messages", []):
+    empty_receives = 0
+    # Real SQS may answer a receive empty while letters remain: stop only after a few empty
+    # long polls in a row.
+    while empty_receives < _EMPTY_RECEIVES_TO_STOP:
+        messages = sqs.receive_message(
+            QueueUrl=dlq_url,
+            MaxNumberOfMessages=10,
+            MessageAttributeNames=["All"],
+            VisibilityTimeout=_RECEIVE_VISIBILITY_SECONDS,
+            WaitTimeSeconds=1,
+        ).get("Messages", [])
+        empty_receives = 0 if messages else empty_receives + 1
         for message in messages:
             attributes = message.get("MessageAttributes", {})
             if not only.matches(attributes):

@@ -96,7 +96,6 @@ class ConsumerRun:
     deleted: int = 0
     returned: int = 0
     failed_invocations: int = 0
-    started: float = field(default_factory=time.monotonic)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def on_batch(self, report: BatchReport) -> None:
@@ -124,7 +123,13 @@ def run_consumers(
     ]
     threads = [
         threading.Thread(
-            target=Poller(sqs_factory(), queue_url, env.invoke, batch_size=settings.batch_size).run,
+            target=Poller(
+                sqs_factory(),
+                queue_url,
+                env.invoke,
+                batch_size=settings.batch_size,
+                batching_window_seconds=settings.batching_window_seconds,
+            ).run,
             args=(stop, run.on_batch),
             name=f"poller-{index}",
         )
@@ -182,22 +187,19 @@ class LocalStack:
 
 
 @contextmanager
-def local_stack(
-    keycloak_url: str | None = None,
-    settings: StackSettings | None = None,
-    keep_running: bool = False,
-) -> Iterator[LocalStack]:
+def local_stack(keycloak_url: str | None = None, settings: StackSettings | None = None) -> Iterator[LocalStack]:
+    """Everything started here is stopped when the block ends (Ctrl-C included)."""
     settings = settings or read_stack_settings()
     log_dir = cache_dir() / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     with ExitStack() as started:
         if keycloak_url is None:
-            keycloak = KeycloakServer(log_path=log_dir / "keycloak.log").start()
-            if not keep_running:
-                started.callback(keycloak.stop)
+            keycloak = KeycloakServer(log_path=log_dir / "keycloak.log")
+            started.callback(keycloak.stop)
+            keycloak.start()
             keycloak_url = keycloak.url
-        moto = MotoServer(log_path=log_dir / "moto.log").start()
-        if not keep_running:
-            started.callback(moto.stop)
+        moto = MotoServer(log_path=log_dir / "moto.log")
+        started.callback(moto.stop)
+        moto.start()
         queues = create_queues(moto.sqs(), settings)
         yield LocalStack(keycloak_url, moto.url, queues, settings, log_dir)

@@ -183,7 +183,6 @@ class KeycloakGateway:
         request_timeout_seconds: float,
         pool_size: int,
     ) -> None:
-        self.realm = realm
         self._request_timeout_seconds = request_timeout_seconds
         self._users_path = f"admin/realms/{quote(realm, safe='')}/users"
         self._connection = _SharedTokenConnection(
@@ -212,9 +211,18 @@ class KeycloakGateway:
         raise _unavailable(response)
 
     def find_users(self, *, username: str, email: str, deadline: Deadline) -> list[KeycloakUser]:
-        """Users whose username or email is exactly the one given."""
+        """Users whose username or email is exactly the username or the email given.
+
+        Both ways round: a realm that logs in by email also refuses an email that is someone
+        else's username, and that user must be found to call the 409 a conflict.
+        """
         found: dict[str, KeycloakUser] = {}
-        for query in ({"username": username, "exact": "true"}, {"email": email, "exact": "true"}):
+        queries = [{"username": username, "exact": "true"}, {"email": email, "exact": "true"}]
+        if email != username:
+            queries.append({"username": email, "exact": "true"})
+        if "@" in username and username != email:
+            queries.append({"email": username, "exact": "true"})
+        for query in queries:
             response = self._send(deadline, "GET", self._users_path, **query)
             if response.status_code != 200:
                 raise _unavailable(response)

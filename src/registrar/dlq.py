@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Any
 
 from registrar.messages import redact_body
 from registrar.observability import logger
+from registrar.visibility import SQS_BATCH_LIMIT
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
-_SQS_BATCH_LIMIT = 10
 # SendMessageBatch: at most 1 MiB for all bodies and attributes together (bytes, UTF-8).
 _SQS_BATCH_BYTES = 1024 * 1024
 _REASON_LIMIT = 1024
@@ -25,7 +25,7 @@ class DeadLetter:
     reason: str
     error_class: str
     http_status: int | None
-    receive_count: str
+    receive_count: int
     outcome: str
 
     def entry(self, entry_id: str) -> dict[str, Any]:
@@ -34,7 +34,7 @@ class DeadLetter:
             "outcome": self.outcome,
             "errorClass": self.error_class or "Unknown",
             "originalMessageId": self.message_id,
-            "receiveCount": self.receive_count if _is_count(self.receive_count) else "0",
+            "receiveCount": str(self.receive_count),
         }
         if self.http_status is not None:
             attributes["httpStatus"] = str(self.http_status)
@@ -79,10 +79,6 @@ class DeadLetterQueue:
         return accepted
 
 
-def _is_count(text: str) -> bool:
-    return text.isascii() and text.isdigit() and len(text) <= 9
-
-
 def _entry_bytes(entry: dict[str, Any]) -> int:
     attributes = sum(
         len(name.encode()) + len(value["DataType"].encode()) + len(value["StringValue"].encode())
@@ -99,7 +95,7 @@ def _chunks(letters: Sequence[DeadLetter]) -> Iterator[tuple[list[DeadLetter], l
     for letter in letters:
         entry = letter.entry(str(len(chunk)))
         entry_size = _entry_bytes(entry)
-        if chunk and (len(chunk) == _SQS_BATCH_LIMIT or size + entry_size > _SQS_BATCH_BYTES):
+        if chunk and (len(chunk) == SQS_BATCH_LIMIT or size + entry_size > _SQS_BATCH_BYTES):
             yield chunk, entries
             chunk, entries, size = [], [], 0
             entry = letter.entry("0")

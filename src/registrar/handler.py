@@ -27,7 +27,7 @@ from registrar.visibility import Postponement
 class _Record:
     message_id: str
     body: str
-    receive_count: str
+    receive_count: int
     receipt_handle: str
     queue_arn: str
 
@@ -103,7 +103,7 @@ def _postpone(failed: Sequence[_Record], outcomes: Mapping[str, Outcome], runtim
             Postponement(
                 queue_arn=record.queue_arn,
                 receipt_handle=record.receipt_handle,
-                seconds=runtime.backoff.seconds(_as_int(record.receive_count), outcomes[record.message_id].retry_after),
+                seconds=runtime.backoff.seconds(record.receive_count, outcomes[record.message_id].retry_after),
             )
             for record in failed
         ]
@@ -196,7 +196,7 @@ def _records(event: object) -> list[_Record]:
             _Record(
                 message_id=message_id,
                 body=body if isinstance(body, str) else "",
-                receive_count=str(receive_count),
+                receive_count=_receive_count(receive_count),
                 receipt_handle=_text(item.get("receiptHandle")),
                 queue_arn=_text(item.get("eventSourceARN")),
             )
@@ -208,8 +208,10 @@ def _text(value: object) -> str:
     return value if isinstance(value, str) else ""
 
 
-def _as_int(value: str) -> int:
-    return int(value) if value.isascii() and value.isdigit() and len(value) <= 9 else 1
+def _receive_count(value: object) -> int:
+    """ApproximateReceiveCount as a number; 0 when absent or not plain digits (AWS sends ASCII)."""
+    text = str(value)
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 9 else 0
 
 
 def _unique(records: Sequence[_Record]) -> list[_Record]:

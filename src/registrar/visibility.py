@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
 SQS_MAX_VISIBILITY_SECONDS = 43200
-_SQS_BATCH_LIMIT = 10
+SQS_BATCH_LIMIT = 10  # entries per SQS batch request
 
 
 @dataclass(frozen=True)
@@ -70,8 +70,8 @@ class VisibilityChanger:
             except ValueError:
                 logger.warning("cannot back off visibility: not an SQS queue ARN")
                 continue
-            for start in range(0, len(items), _SQS_BATCH_LIMIT):
-                chunk = items[start : start + _SQS_BATCH_LIMIT]
+            for start in range(0, len(items), SQS_BATCH_LIMIT):
+                chunk = items[start : start + SQS_BATCH_LIMIT]
                 try:
                     response = self._client_factory().change_message_visibility_batch(
                         QueueUrl=queue_url,

@@ -42,7 +42,11 @@ class Names:
 
 
 def sqs_event(bodies: list[str], message_prefix: str) -> dict[str, Any]:
-    """An event in the shape the SQS event source mapping delivers."""
+    """An event in the shape the SQS event source mapping delivers.
+
+    Its own copy of registrar_local.poller.synthetic_event: the probes import this module next to
+    the built package alone, where the local stack is not installed.
+    """
     return {
         "Records": [
             {

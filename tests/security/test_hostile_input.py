@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from registrar.deadline import Deadline
 from registrar.handler import process_event
 from registrar.messages import InvalidMessage, RegistrationPolicy, parse_body
+from registrar_local.poller import synthetic_record
 from tests.security.conftest import (
     IndexedDirectory,
     Letter,
@@ -230,14 +231,7 @@ def hostile_event(draw: st.DrawFn) -> tuple[Any, list[str]]:
 
 
 def _good_record(message_id: str, body: str) -> dict[str, Any]:
-    return {
-        "messageId": message_id,
-        "receiptHandle": f"rh-{message_id}",
-        "body": body,
-        "attributes": {"ApproximateReceiveCount": "1"},
-        "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:registrations",
-    }
+    return synthetic_record(message_id, body)
 
 
 # --- the properties -------------------------------------------------------------------------

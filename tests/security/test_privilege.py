@@ -18,6 +18,7 @@ from registrar.deadline import Deadline
 from registrar.handler import process_event
 from registrar.runtime import Runtime
 from registrar_local.keycloak_server import CLIENT_ID, GROUPS
+from registrar_local.poller import synthetic_record
 from tests.security.conftest import dead_letters, failures
 
 pytestmark = pytest.mark.keycloak
@@ -169,11 +170,4 @@ def test_a_message_cannot_take_over_the_service_account(
 
 
 def _record(message_id: str, body: str) -> dict[str, Any]:
-    return {
-        "messageId": message_id,
-        "receiptHandle": f"rh-{message_id}",
-        "body": body,
-        "attributes": {"ApproximateReceiveCount": "1"},
-        "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:registrations",
-    }
+    return synthetic_record(message_id, body)

@@ -18,6 +18,7 @@ from keycloak import KeycloakAdmin, KeycloakOpenIDConnection
 from registrar.deadline import Deadline
 from registrar.handler import process_event
 from registrar.runtime import Runtime
+from registrar_local.poller import synthetic_event
 from tests.conftest import LogCapture
 from tests.security.conftest import (
     REGION,
@@ -75,19 +76,7 @@ def expire_token(runtime: Runtime) -> None:
 
 
 def _event(tag: str, batch: str) -> dict[str, Any]:
-    return {
-        "Records": [
-            {
-                "messageId": f"{batch}-{i}",
-                "receiptHandle": f"rh-{batch}-{i}",
-                "body": json.dumps({"email": f"{tag}-{batch}-{i}@example.com"}),
-                "attributes": {"ApproximateReceiveCount": "1"},
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:registrations",
-            }
-            for i in range(3)
-        ]
-    }
+    return synthetic_event([json.dumps({"email": f"{tag}-{batch}-{i}@example.com"}) for i in range(3)], prefix=batch)
 
 
 def test_a_rotated_client_secret_is_read_again_exactly_once(

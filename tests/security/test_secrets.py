@@ -20,20 +20,13 @@ from registrar.messages import REDACTED, InvalidMessage, RegistrationPolicy, par
 from registrar.runtime import Runtime
 from registrar_local.keycloak_server import CLIENT_SECRET
 from registrar_local.lambda_context import LocalLambdaContext
+from registrar_local.poller import synthetic_record
 from tests.conftest import LogCapture
 from tests.security.conftest import Letter, dead_letters, every_exception, exception_texts, failures
 
 
 def sqs_record(message_id: str, body: str) -> dict[str, Any]:
-    return {
-        "messageId": message_id,
-        "receiptHandle": f"rh-{message_id}",
-        "body": body,
-        "attributes": {"ApproximateReceiveCount": "1"},
-        "messageAttributes": {},
-        "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:registrations",
-    }
+    return synthetic_record(message_id, body)
 
 
 def sns(document: dict[str, Any], padding: str = "") -> str:

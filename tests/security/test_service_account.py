@@ -13,6 +13,7 @@ from registrar.deadline import Deadline
 from registrar.handler import process_event
 from registrar.runtime import Runtime
 from registrar_local.keycloak_server import CLIENT_ID
+from registrar_local.poller import synthetic_event
 from tests.conftest import LogCapture
 from tests.security.conftest import REGISTRAR_ROLES, ServiceClient, dead_letters, failures
 
@@ -20,19 +21,9 @@ pytestmark = pytest.mark.keycloak
 
 
 def _event(tag: str, count: int) -> dict[str, Any]:
-    return {
-        "Records": [
-            {
-                "messageId": f"m-{i}",
-                "receiptHandle": f"rh-{i}",
-                "body": json.dumps({"email": f"{tag}-{i}@example.com", "groups": ["/customers"]}),
-                "attributes": {"ApproximateReceiveCount": "1"},
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:registrations",
-            }
-            for i in range(count)
-        ]
-    }
+    return synthetic_event(
+        [json.dumps({"email": f"{tag}-{i}@example.com", "groups": ["/customers"]}) for i in range(count)]
+    )
 
 
 def test_the_registrar_service_account_holds_exactly_the_user_management_roles(admin: KeycloakAdmin) -> None:

@@ -16,6 +16,7 @@ from registrar.registration import Registrar
 from registrar.resilience import CircuitBreaker, ResilientDirectory, RetryPolicy
 from registrar.runtime import Runtime
 from registrar.visibility import VisibilityBackoff, VisibilityChanger
+from registrar_local.poller import synthetic_event
 from tests.unit.fakes import InMemoryDirectory
 
 
@@ -66,23 +67,8 @@ def runtime(directory: InMemoryDirectory, sqs: Any, dlq_url: str) -> Runtime:
 
 
 def sqs_event(*bodies: str, receive_count: int = 1) -> dict[str, Any]:
-    """An event in the shape the SQS event source mapping delivers."""
-    return {
-        "Records": [
-            {
-                "messageId": f"m-{index}",
-                "receiptHandle": f"rh-{index}",
-                "body": body,
-                "attributes": {"ApproximateReceiveCount": str(receive_count), "SentTimestamp": "1700000000000"},
-                "messageAttributes": {},
-                "md5OfBody": "",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:registrations",
-                "awsRegion": "eu-west-1",
-            }
-            for index, body in enumerate(bodies)
-        ]
-    }
+    """An event in the shape the SQS event source mapping delivers, messageIds m-0, m-1, ..."""
+    return synthetic_event(bodies, receive_count=receive_count)
 
 
 def body(**fields: Any) -> str:

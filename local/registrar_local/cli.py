@@ -3,24 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import sys
 import threading
-import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from registrar.observability import MetricName
-from registrar_local.moto_server import sqs_client
+from registrar_local.demo import DemoOptions, run_demo
 from registrar_local.redrive import RedriveFilter, redrive
-from registrar_local.samples import event_bodies, generated_registrations, read_json_lines
-from registrar_local.stack import ConsumerRun, local_stack, queue_depth, run_consumers, send_bodies, wait_until_drained
+from registrar_local.samples import read_json_lines
+from registrar_local.sqs_client import sqs_client
+from registrar_local.stack import ConsumerRun, queue_depth, run_consumers, send_bodies, wait_until_drained
 from registrar_local.stack_settings import read_stack_settings
 
 console = Console()
@@ -91,75 +86,15 @@ def cmd_redrive(args: argparse.Namespace) -> int:
     return 1 if report.failed else 0
 
 
-def summary_table(run: ConsumerRun, in_dlq: int, left: int, elapsed: float) -> Table:
-    totals = run.metrics.snapshot()
-    created = int(totals.get(MetricName.CREATED, 0))
-    table = Table(title="sqs-keycloak-registrar: local run")
-    table.add_column("outcome")
-    table.add_column("messages", justify="right")
-    rows: list[tuple[str, Any]] = [
-        ("created", created),
-        ("already registered", int(totals.get(MetricName.ALREADY_REGISTERED, 0))),
-        ("conflict", int(totals.get(MetricName.CONFLICT, 0))),
-        ("invalid", int(totals.get(MetricName.INVALID, 0))),
-        (
-            "retried (retryable + deferred)",
-            int(totals.get(MetricName.RETRYABLE, 0) + totals.get(MetricName.DEFERRED, 0)),
-        ),
-        ("in the DLQ", in_dlq),
-        ("left in the queue", left),
-        ("users per second", f"{created / elapsed:.1f}" if elapsed > 0 else "-"),
-    ]
-    for name, value in rows:
-        table.add_row(name, str(value))
-    return table
-
-
 def cmd_demo(args: argparse.Namespace) -> int:
-    settings = read_stack_settings()
-    stop = threading.Event()
-    with local_stack(keycloak_url=args.keycloak_url, settings=settings) as stack:
-        console.print(f"Keycloak {stack.keycloak_url}  (admin console: realm 'registrar')")
-        console.print(f"SQS (moto) {stack.sqs_endpoint}  queue {stack.queues.source_url}")
-        sqs = stack.sqs()
-        bodies = event_bodies() + [json.dumps(r) for r in generated_registrations(args.count)]
-        total = send_bodies(sqs, stack.queues.source_url, bodies)
-        console.print(f"enqueued {total} messages ({total - args.count} from events/, {args.count} generated)")
-        stop_on_signals(stop)
-        run = ConsumerRun()
-        log_path = stack.log_dir / "function.log"
-        consumers = threading.Thread(
-            target=run_consumers,
-            args=(stack.sqs, stack.queues.source_url, stack.function_environment(), settings, stop, log_path, run),
-        )
-        started = time.monotonic()
-        consumers.start()
-        with Progress(
-            TextColumn("registering"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
-        ) as progress:
-            task = progress.add_task("registering", total=total)
-            drained = wait_until_drained(
-                sqs,
-                stack.queues.source_url,
-                stop,
-                timeout=args.timeout,
-                on_tick=lambda depth: progress.update(task, completed=total - depth),
-            )
-        elapsed = time.monotonic() - started
-        stop.set()
-        consumers.join()
-        in_dlq = queue_depth(sqs, stack.queues.dlq_url)
-        left = queue_depth(sqs, stack.queues.source_url)
-        console.print(summary_table(run, in_dlq, left, elapsed))
-        console.print(f"function log: {log_path}")
-        if not drained:
-            console.print("[red]the queue did not drain before --timeout[/]")
-        if args.keep_running:
-            console.print("Keycloak and moto keep running; Ctrl-C stops them")
-            keep = threading.Event()
-            stop_on_signals(keep)
-            keep.wait()
-        return 0 if drained else 1
+    options = DemoOptions(
+        count=args.count,
+        keycloak_url=args.keycloak_url,
+        timeout=args.timeout,
+        keep_running=args.keep_running,
+        dashboard=not args.no_dashboard,
+    )
+    return run_demo(options, console).exit_code
 
 
 def parser() -> argparse.ArgumentParser:
@@ -169,13 +104,15 @@ def parser() -> argparse.ArgumentParser:
     send = commands.add_parser("send", help="enqueue a JSON-lines file, one registration per line")
     send.add_argument("file", help="JSON-lines file; each line becomes one message body as written")
     send.add_argument("--queue-url", required=True)
-    send.add_argument("--endpoint-url", help="SQS endpoint (moto's URL); omit for real SQS")
+    send.add_argument("--endpoint-url", help="SQS endpoint (the local server's URL); omit for real SQS")
     send.add_argument("--region")
     send.set_defaults(func=cmd_send)
 
-    poll = commands.add_parser("poll", help="consume a queue the way the event source mapping does (real SQS or moto)")
+    poll = commands.add_parser(
+        "poll", help="consume a queue the way the event source mapping does (real SQS or a local server)"
+    )
     poll.add_argument("--queue-url", required=True)
-    poll.add_argument("--endpoint-url", help="SQS endpoint (moto's URL); omit for real SQS")
+    poll.add_argument("--endpoint-url", help="SQS endpoint (the local server's URL); omit for real SQS")
     poll.add_argument("--region")
     poll.add_argument("--concurrency", type=int, help="concurrent invocations (default: the template's MaxConcurrency)")
     poll.add_argument("--batch-size", type=int, help="messages per invocation (default: the template's BatchSize)")
@@ -192,7 +129,7 @@ def parser() -> argparse.ArgumentParser:
     )
     back.add_argument("--dlq-url", required=True)
     back.add_argument("--queue-url", required=True, help="the source queue the letters go back to")
-    back.add_argument("--endpoint-url", help="SQS endpoint (moto's URL); omit for real SQS")
+    back.add_argument("--endpoint-url", help="SQS endpoint (the local server's URL); omit for real SQS")
     back.add_argument("--region")
     back.add_argument("--outcome", choices=["conflict", "invalid"], help="only letters with this outcome")
     back.add_argument("--reason-contains", help="only letters whose reason contains this text")
@@ -204,9 +141,10 @@ def parser() -> argparse.ArgumentParser:
         "--keycloak-url", help="use this running Keycloak (with the project's realm) instead of starting one"
     )
     demo.add_argument(
-        "--keep-running", action="store_true", help="after the report, keep Keycloak and moto up until Ctrl-C"
+        "--keep-running", action="store_true", help="after the report, keep Keycloak and ElasticMQ up until Ctrl-C"
     )
-    demo.add_argument("--timeout", type=float, default=600, help="seconds to wait for the queue to drain")
+    demo.add_argument("--timeout", type=float, default=3600, help="seconds to wait for the queue to drain")
+    demo.add_argument("--no-dashboard", action="store_true", help="skip the dashboard picture")
     demo.set_defaults(func=cmd_demo)
     return root
 

@@ -25,22 +25,52 @@ from typing import Any, TextIO
 from registrar_local.lambda_context import LocalLambdaContext
 from registrar_local.poller import InvocationFailed
 
+# A string, not an import: importing the function's package here would bind its logger to the
+# real stdout in every environment before _serve can route it (see _serve).
 HANDLER = "registrar.handler.lambda_handler"
+
 _IPC_GRACE_SECONDS = 2.0
 
 
+DUPLICATE_IN_BATCH_METRIC = "RegistrationsDuplicateInBatch"
+"""Counted by the function itself where it emits it; otherwise derived from its log lines."""
+_HANDLED_MESSAGE = "registration handled"  # the function's log line for each registration it settles
+_CREATED = "created"
+
+
 class MetricTotals:
-    """Sums of the function's EMF metrics across every environment."""
+    """Sums of the function's EMF metrics across every environment, and what its log lines tell.
+
+    Every EMF value is also kept with the wall-clock time it arrived, so that a run can be drawn
+    the way CloudWatch would draw it.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._totals: Counter[str] = Counter()
         self._invocations: list[dict[str, float]] = []
+        self._timeline: list[tuple[float, str, float]] = []
+        self._created_latencies: list[float] = []
+        self._extra_copies = 0
 
-    def add(self, values: Mapping[str, float]) -> None:
+    def add(self, values: Mapping[str, float], at: float | None = None) -> None:
+        at = time.time() if at is None else at
         with self._lock:
             self._totals.update(values)
             self._invocations.append(dict(values))
+            self._timeline.extend((at, name, value) for name, value in values.items())
+
+    def add_samples(self, samples: Mapping[str, list[float]], at: float | None = None) -> None:
+        """Metrics that are not counts (latencies): every value, for percentiles."""
+        at = time.time() if at is None else at
+        with self._lock:
+            self._timeline.extend((at, name, value) for name, values in samples.items() for value in values)
+
+    def record_handled(self, outcome: str, copies: int, latency_seconds: float | None) -> None:
+        with self._lock:
+            self._extra_copies += max(0, copies - 1)
+            if outcome == _CREATED and latency_seconds is not None:
+                self._created_latencies.append(latency_seconds)
 
     def per_invocation(self, name: str) -> list[float]:
         """One metric's value for each invocation, in the order they were flushed."""
@@ -51,22 +81,61 @@ class MetricTotals:
         with self._lock:
             return dict(self._totals)
 
+    def timeline(self) -> list[tuple[float, str, float]]:
+        """(wall time, metric name, value) of every metric value the function printed."""
+        with self._lock:
+            return list(self._timeline)
+
+    def created_latencies(self) -> list[float]:
+        """Seconds from enqueue (SentTimestamp) to the log line that reported the user created."""
+        with self._lock:
+            return list(self._created_latencies)
+
+    def duplicates_in_batch(self) -> int:
+        with self._lock:
+            if DUPLICATE_IN_BATCH_METRIC in self._totals:
+                return int(self._totals[DUPLICATE_IN_BATCH_METRIC])
+            return self._extra_copies
+
 
 def emf_values(line: str) -> dict[str, float] | None:
-    """The metric values of one EMF log line, or None when the line is not EMF."""
+    """The count metrics of one EMF log line (summed), or None when the line is not EMF."""
+    parsed = emf_metrics(line)
+    return None if parsed is None else parsed[0]
+
+
+def emf_metrics(line: str) -> tuple[dict[str, float], dict[str, list[float]]] | None:
+    """(counts, other values such as latencies) of one EMF log line, or None when it is not EMF."""
     try:
         document = json.loads(line)
     except ValueError:
         return None
     if not isinstance(document, dict) or "_aws" not in document:
         return None
-    values: dict[str, float] = {}
+    counts: dict[str, float] = {}
+    samples: dict[str, list[float]] = {}
     for directive in document["_aws"].get("CloudWatchMetrics", []):
         for metric in directive.get("Metrics", []):
             value = document.get(metric["Name"])
+            values = [float(v) for v in (value if isinstance(value, list) else [value]) if v is not None]
             if metric.get("Unit") == "Count":
-                values[metric["Name"]] = float(sum(value) if isinstance(value, list) else value or 0)
-    return values
+                counts[metric["Name"]] = float(sum(values))
+            else:
+                samples[metric["Name"]] = values
+    return counts, samples
+
+
+def handled_line(line: str) -> tuple[str, str, int] | None:
+    """(message id, outcome, copies) of the function's per-registration log line, else None."""
+    if _HANDLED_MESSAGE not in line:
+        return None
+    try:
+        document = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(document, dict) or document.get("message") != _HANDLED_MESSAGE:
+        return None
+    return str(document.get("message_id", "")), str(document.get("outcome", "")), int(document.get("copies", 1) or 1)
 
 
 class FunctionEnvironment:
@@ -86,15 +155,30 @@ class FunctionEnvironment:
         self._process: multiprocessing.process.BaseProcess | None = None
         self._connection: Connection | None = None
 
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None and self._process.is_alive() else None
+
     def invoke(self, event: dict[str, Any]) -> Any:
         connection = self._ensure_started()
         end = time.monotonic() + self._timeout_seconds + _IPC_GRACE_SECONDS
+        sent_at = {
+            record["messageId"]: int(record["attributes"]["SentTimestamp"]) / 1000
+            for record in event.get("Records", [])
+            if "SentTimestamp" in record.get("attributes", {})
+        }
         try:
             connection.send(("invoke", event))
             while connection.poll(max(0.0, end - time.monotonic())):
                 kind, payload = connection.recv()
                 if kind == "metrics":
                     self._metrics.add(payload)
+                elif kind == "samples":
+                    self._metrics.add_samples(payload)
+                elif kind == "handled":
+                    message_id, outcome, copies, at = payload
+                    sent = sent_at.get(message_id)
+                    self._metrics.record_handled(outcome, copies, None if sent is None else at - sent)
                 elif kind == "result":
                     return payload
                 else:
@@ -140,11 +224,16 @@ class _StdoutRouter:
             self._pending += text
             *lines, self._pending = self._pending.split("\n")
             for line in lines:
-                values = emf_values(line)
-                if values is None:
+                metrics = emf_metrics(line)
+                if metrics is None:
                     self._log.write(line + "\n")
-                else:
-                    self._connection.send(("metrics", values))
+                    if (handled := handled_line(line)) is not None:
+                        self._connection.send(("handled", (*handled, time.time())))
+                    continue
+                counts, samples = metrics
+                self._connection.send(("metrics", counts))
+                if samples:
+                    self._connection.send(("samples", samples))
         return len(text)
 
     def flush(self) -> None:
@@ -155,7 +244,11 @@ def _serve(
     connection: Connection, handler_path: str, environment: dict[str, str], timeout: float, log_path: str
 ) -> None:
     import os  # noqa: PLC0415 - runs in the child process
+    import signal  # noqa: PLC0415
 
+    # Ctrl-C reaches the whole terminal group; the parent decides when an environment ends,
+    # after its batch in flight is settled.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.update(environment)
     log = open(log_path, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 - lives as long as the process
     # Before the handler is imported: Powertools binds its log stream to stdout at import time.

@@ -29,6 +29,8 @@ class BatchReport:
     deleted: int
     returned: int
     error: str | None = None
+    invoked_at: float = 0.0  # wall-clock time the invocation started
+    duration_ms: float = 0.0  # how long the invocation took, as Lambda's Duration
 
 
 def lambda_event(messages: Sequence[Mapping[str, Any]], queue_arn: str, region: str) -> dict[str, Any]:
@@ -144,13 +146,16 @@ class Poller:
             if len(messages) < self._batch_size:
                 time.sleep(min(0.1, max(0.0, window_ends - time.monotonic())))
         batch_ids = {message["MessageId"] for message in messages}
+        invoked_at, started = time.time(), time.monotonic()
         try:
             response = self._invoke(lambda_event(messages, self._queue_arn, self._region))
         except InvocationFailed as failed:
-            return BatchReport(received=len(messages), deleted=0, returned=len(messages), error=str(failed))
+            duration_ms = (time.monotonic() - started) * 1000
+            return BatchReport(len(messages), 0, len(messages), str(failed), invoked_at, duration_ms)
+        duration_ms = (time.monotonic() - started) * 1000
         kept = failed_message_ids(response, batch_ids)
         deleted = self._delete([message for message in messages if message["MessageId"] not in kept])
-        return BatchReport(received=len(messages), deleted=deleted, returned=len(messages) - deleted)
+        return BatchReport(len(messages), deleted, len(messages) - deleted, None, invoked_at, duration_ms)
 
     def run(self, stop: threading.Event, on_batch: Callable[[BatchReport], None] | None = None) -> None:
         """Poll until `stop` is set; a batch in flight is always settled first."""

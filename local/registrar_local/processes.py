@@ -1,26 +1,114 @@
-"""Stopping the servers the local stack starts."""
+"""Stopping the servers the local stack starts, and what /proc says about the processes of a run."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
+import time
+from pathlib import Path
+
+_PROC = Path("/proc")
 
 
 def stop_process(process: subprocess.Popen[bytes] | None, timeout: float = 10, group: bool = False) -> None:
-    """SIGTERM, then SIGKILL after `timeout`; `group` reaches the children too (kc.sh runs java)."""
-    if process is None or process.poll() is not None:
+    """SIGTERM, then SIGKILL after `timeout`; `group` reaches the children too (kc.sh runs java).
+
+    With `group`, the wait lasts until every member of the process group is gone, not only the
+    one we started: kc.sh can exit while its java child is still shutting down, and a run that
+    returned then would leave java behind.
+    """
+    if process is None:
         return
+    if not group:
+        if process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        return
+    pgid = process.pid  # started with start_new_session=True: the group id is its pid
+    if not _group_alive(pgid) and process.poll() is not None:
+        return
+    _signal_group(pgid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        process.poll()  # reap the leader, or it stays a zombie member of the group
+        if not _group_alive(pgid):
+            return
+        time.sleep(0.1)
+    _signal_group(pgid, signal.SIGKILL)
+    process.wait()
+    while _group_alive(pgid):
+        time.sleep(0.05)
 
-    def send(sig: signal.Signals) -> None:
-        if group:
-            os.killpg(process.pid, sig)
-        else:
-            process.send_signal(sig)
 
-    send(signal.SIGTERM)
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, sig)
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether a process other than a zombie is still in the group."""
+    for pid in _pids():
+        stat = _stat(pid)
+        if stat is not None and stat[2] == pgid and stat[0] != "Z":
+            return True
+    return False
+
+
+def _pids() -> list[int]:
+    return [int(entry.name) for entry in _PROC.iterdir() if entry.name.isdigit()]
+
+
+def _stat(pid: int) -> tuple[str, int, int] | None:
+    """(state, parent pid, process group) of a process, or None when it is gone."""
     try:
-        process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        send(signal.SIGKILL)
-        process.wait()
+        text = (_PROC / str(pid) / "stat").read_text()
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2 :].split()  # the command name may hold spaces and parentheses
+    return fields[0], int(fields[1]), int(fields[2])
+
+
+def descendants(pid: int) -> list[int]:
+    """Every living descendant of `pid` (children, their children...), zombies left out."""
+    children: dict[int, list[int]] = {}
+    for candidate in _pids():
+        stat = _stat(candidate)
+        if stat is not None and stat[0] != "Z":
+            children.setdefault(stat[1], []).append(candidate)
+    found: list[int] = []
+    pending = [pid]
+    while pending:
+        for child in children.get(pending.pop(), []):
+            found.append(child)
+            pending.append(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    stat = _stat(pid)
+    return stat is not None and stat[0] != "Z"
+
+
+def command_line(pid: int) -> str:
+    try:
+        return (_PROC / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return ""
+
+
+def peak_rss_bytes(pid: int) -> int | None:
+    """The process's peak resident set so far (VmHWM), or None when it is gone."""
+    try:
+        for line in (_PROC / str(pid) / "status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None

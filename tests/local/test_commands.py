@@ -11,8 +11,8 @@ import time
 
 import pytest
 
+from registrar_local.elasticmq_server import ElasticMqServer
 from registrar_local.keycloak_server import master_admin
-from registrar_local.moto_server import MotoServer
 from registrar_local.samples import generated_registrations
 from registrar_local.stack import create_queues, function_env, queue_depth
 from registrar_local.stack_settings import read_stack_settings
@@ -55,14 +55,14 @@ def test_a_poller_stopped_by_sigterm_loses_nothing(keycloak_url, tmp_path):
     registrations = list(generated_registrations(300, run_id))
     lines = tmp_path / "registrations.jsonl"
     lines.write_text("\n".join(json.dumps(r) for r in registrations) + "\n")
-    moto = MotoServer().start()
+    sqs_server = ElasticMqServer().start()
     try:
-        sqs = moto.sqs()
+        sqs = sqs_server.sqs()
         queues = create_queues(sqs, read_stack_settings(), prefix=run_id)
-        env = function_env(keycloak_url, queues.dlq_url, moto.url)
-        sent = cli("send", str(lines), "--queue-url", queues.source_url, "--endpoint-url", moto.url)
+        env = function_env(keycloak_url, queues.dlq_url, sqs_server.url)
+        sent = cli("send", str(lines), "--queue-url", queues.source_url, "--endpoint-url", sqs_server.url)
         assert sent.wait(timeout=120) == 0
-        poll_args = ("poll", "--queue-url", queues.source_url, "--endpoint-url", moto.url, "--until-drained")
+        poll_args = ("poll", "--queue-url", queues.source_url, "--endpoint-url", sqs_server.url, "--until-drained")
         log = ("--log-file", str(tmp_path / "function.log"))
         admin = master_admin(keycloak_url)
 
@@ -82,7 +82,7 @@ def test_a_poller_stopped_by_sigterm_loses_nothing(keycloak_url, tmp_path):
         assert queue_depth(sqs, queues.source_url) == 0
         assert queue_depth(sqs, queues.dlq_url) == 0
     finally:
-        moto.stop()
+        sqs_server.stop()
     users = admin.get_users({"search": f"*{run_id}*"})
     usernames = [user["username"] for user in users]
     assert len(usernames) == 300

@@ -1,4 +1,4 @@
-"""The whole flow on the local stack: moto server SQS, the consumers, function environments, real Keycloak."""
+"""The whole flow on the local stack: ElasticMQ SQS, the consumers, function environments, real Keycloak."""
 
 from __future__ import annotations
 

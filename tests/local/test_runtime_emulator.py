@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from registrar_local.moto_server import MotoServer
+from registrar_local.elasticmq_server import ElasticMqServer
 from registrar_local.rie import EmulatedFunction
 from registrar_local.samples import EVENTS_DIR
 from registrar_local.stack import create_queues, function_env
@@ -20,17 +20,19 @@ EVENT_FILES = sorted(path for path in EVENTS_DIR.glob("*.json") if "Records" in 
 
 
 @pytest.fixture(scope="module")
-def moto() -> Iterator[MotoServer]:
-    server = MotoServer().start()
+def sqs_server() -> Iterator[ElasticMqServer]:
+    server = ElasticMqServer().start()
     yield server
     server.stop()
 
 
 @pytest.fixture(scope="module")
-def emulated(keycloak_url: str, moto: MotoServer, tmp_path_factory) -> Iterator[tuple[EmulatedFunction, str]]:
-    queues = create_queues(moto.sqs(), read_stack_settings(), prefix="rie")
+def emulated(
+    keycloak_url: str, sqs_server: ElasticMqServer, tmp_path_factory
+) -> Iterator[tuple[EmulatedFunction, str]]:
+    queues = create_queues(sqs_server.sqs(), read_stack_settings(), prefix="rie")
     function = EmulatedFunction(
-        function_env(keycloak_url, queues.dlq_url, moto.url),
+        function_env(keycloak_url, queues.dlq_url, sqs_server.url),
         log_path=tmp_path_factory.mktemp("rie") / "rie.log",
     ).start()
     yield function, queues.dlq_url
@@ -48,7 +50,7 @@ def test_events_directory_has_the_documented_files():
 
 
 @pytest.mark.parametrize("event_file", EVENT_FILES, ids=lambda path: path.name)
-def test_every_event_file_is_answered_without_failures(emulated, moto, event_file: Path):
+def test_every_event_file_is_answered_without_failures(emulated, sqs_server, event_file: Path):
     function, dlq_url = emulated
     event = json.loads(event_file.read_text())
     batch_ids = {record["messageId"] for record in event["Records"]}
@@ -58,7 +60,10 @@ def test_every_event_file_is_answered_without_failures(emulated, moto, event_fil
     # Against a healthy Keycloak nothing is retryable: each record is a user, an
     # "already registered", or a DLQ copy.
     assert response == {"batchItemFailures": []}, response
-    dead = {letter["MessageAttributes"]["originalMessageId"]["StringValue"] for letter in take_all(moto.sqs(), dlq_url)}
+    dead = {
+        letter["MessageAttributes"]["originalMessageId"]["StringValue"]
+        for letter in take_all(sqs_server.sqs(), dlq_url)
+    }
     assert dead <= batch_ids
     if event_file.name == "invalid.json":
         assert dead == batch_ids

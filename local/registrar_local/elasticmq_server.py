@@ -19,7 +19,7 @@ from typing import Any
 import requests
 
 from registrar_local.keycloak_server import cache_dir, free_port
-from registrar_local.processes import stop_process
+from registrar_local.processes import run_quietly, stop_process
 from registrar_local.sqs_client import REGION, sqs_client
 
 ELASTICMQ_VERSION = os.environ.get("ELASTICMQ_VERSION", "1.6.11")
@@ -61,10 +61,8 @@ def install(version: str = ELASTICMQ_VERSION) -> str:
             _POM.format(group=group, artifact=artifact, version=version), encoding="utf-8"
         )
         output = Path(project) / "classpath.txt"
-        subprocess.run(
-            ["mvn", "-q", "-B", f"{DEPENDENCY_PLUGIN}:build-classpath", f"-Dmdep.outputFile={output}"],
-            cwd=project,
-            check=True,
+        run_quietly(
+            ["mvn", "-q", "-B", f"{DEPENDENCY_PLUGIN}:build-classpath", f"-Dmdep.outputFile={output}"], cwd=project
         )
         # Written whole, then renamed: a run stopped half-way leaves no truncated classpath behind.
         staged = home / f".classpath-{os.getpid()}.txt"

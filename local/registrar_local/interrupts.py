@@ -65,11 +65,12 @@ class Interrupts:
             raise RunInterrupted(signum)
 
 
-def stop_leftover_descendants(timeout: float = 5) -> list[int]:
+def stop_leftover_descendants(timeout: float = 2) -> list[int]:
     """SIGTERM, then SIGKILL, whatever this process still has below it; returns their pids.
 
     The servers are stopped by their owners; this is the last guard for anything a signal
-    caught between a fork and the line that records the child.
+    caught between a fork and the line that records the child, and for multiprocessing's
+    resource tracker, which ignores SIGTERM and would otherwise outlive the run briefly.
     """
     leftovers = descendants(os.getpid())
     for pid in leftovers:
@@ -81,7 +82,10 @@ def stop_leftover_descendants(timeout: float = 5) -> list[int]:
     for pid in leftovers:
         if alive(pid):
             _kill(pid, signal.SIGKILL)
-    _reap()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(alive(pid) for pid in leftovers):
+        time.sleep(0.05)
+    _reap()  # our own children: collected here, so no zombie is left to an init that may not reap
     return leftovers
 
 

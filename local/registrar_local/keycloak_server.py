@@ -15,7 +15,7 @@ from pathlib import Path
 import requests
 from keycloak import KeycloakAdmin, KeycloakOpenIDConnection
 
-from registrar_local.processes import stop_process
+from registrar_local.processes import run_quietly, stop_process
 
 KEYCLOAK_VERSION = os.environ.get("KEYCLOAK_VERSION", "26.5.6")
 REALM_FILE = Path(__file__).with_name("realm.json")
@@ -50,7 +50,7 @@ def install(version: str = KEYCLOAK_VERSION) -> Path:
     downloads.mkdir(parents=True, exist_ok=True)
     archive = downloads / f"keycloak-quarkus-dist-{version}.zip"
     if not archive.exists():
-        subprocess.run(
+        run_quietly(
             [
                 "mvn",
                 "-q",
@@ -58,8 +58,7 @@ def install(version: str = KEYCLOAK_VERSION) -> Path:
                 "dependency:copy",
                 f"-Dartifact=org.keycloak:keycloak-quarkus-dist:{version}:zip",
                 f"-DoutputDirectory={downloads}",
-            ],
-            check=True,
+            ]
         )
     staging = cache_dir() / f".unpacking-{version}-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)

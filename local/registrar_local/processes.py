@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import time
@@ -112,3 +113,18 @@ def peak_rss_bytes(pid: int) -> int | None:
     except OSError:
         return None
     return None
+
+
+_ESCAPE_CODES = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def run_quietly(command: list[str], cwd: str | Path | None = None) -> None:
+    """Run a tool (Maven) with its output kept off the terminal, shown only if it fails.
+
+    Maven writes colour codes even with -q -B; on the terminal they would show up as stray
+    escape codes before the demo's own first lines.
+    """
+    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        output = _ESCAPE_CODES.sub("", done.stdout + done.stderr).strip()
+        raise RuntimeError(f"{' '.join(command[:3])}... failed with {done.returncode}:\n{output[-3000:]}")

@@ -93,6 +93,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         timeout=args.timeout,
         keep_running=args.keep_running,
         dashboard=not args.no_dashboard,
+        log_dir=Path(args.log_dir) if args.log_dir else None,
     )
     return run_demo(options, console).exit_code
 
@@ -145,6 +146,9 @@ def parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--timeout", type=float, default=3600, help="seconds to wait for the queue to drain")
     demo.add_argument("--no-dashboard", action="store_true", help="skip the dashboard picture")
+    demo.add_argument(
+        "--log-dir", help="where the logs and the dashboard picture go (default: logs/ in the local stack's cache)"
+    )
     demo.set_defaults(func=cmd_demo)
     return root
 

@@ -56,6 +56,7 @@ class DemoOptions:
     keep_running: bool = False
     dashboard: bool = True
     settings: StackSettings | None = None
+    log_dir: Path | None = None
 
 
 @dataclass
@@ -93,6 +94,7 @@ def run_demo(options: DemoOptions, console: Console) -> DemoResult:
                             keycloak_url=options.keycloak_url,
                             settings=settings,
                             on_phase=lambda phase: say(console, f"{phase}..."),
+                            log_dir=options.log_dir,
                         )
                     )
             except RunInterrupted:
@@ -234,7 +236,7 @@ def _draw_dashboard(console: Console, stack: LocalStack, result: DemoResult) -> 
     assert result.sampler is not None
     path = result.log_path.with_name("dashboard.png")
     try:
-        draw_run(path, result.run, result.sampler.samples, stack.settings)
+        draw_run(path, result.run, result.sampler.samples)
     except Exception as error:  # noqa: BLE001 - the picture is a bonus; the run's summary stands
         say(console, f"dashboard picture not written: {type(error).__name__}: {error}")
         return

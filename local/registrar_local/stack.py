@@ -284,10 +284,11 @@ def local_stack(
     keycloak_url: str | None = None,
     settings: StackSettings | None = None,
     on_phase: Callable[[str], None] | None = None,
+    log_dir: Path | None = None,
 ) -> Iterator[LocalStack]:
     """Everything started here is stopped when the block ends (Ctrl-C included)."""
     settings = settings or read_stack_settings()
-    log_dir = cache_dir() / "logs"
+    log_dir = log_dir or cache_dir() / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     say = on_phase or (lambda _phase: None)
     server_pids: dict[str, int] = {}

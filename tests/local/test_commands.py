@@ -1,4 +1,4 @@
-"""The command line as a user runs it: demo, send + poll, and a poller stopped by a signal."""
+"""The command line as a user runs it: send + poll, and a poller stopped by a signal (demo: test_demo.py)."""
 
 from __future__ import annotations
 
@@ -37,17 +37,6 @@ def test_help_is_there_for_every_command():
             [sys.executable, "-m", "registrar_local", command, "--help"], capture_output=True, text=True, check=True
         ).stdout
         assert "usage: registrar-local " + command in out
-
-
-def test_demo_registers_events_and_generated_users_and_reports(keycloak_url):
-    demo = cli("demo", "--count", "30", "--keycloak-url", keycloak_url, "--timeout", "300")
-    out, _ = demo.communicate(timeout=600)
-    assert demo.returncode == 0, out
-    for row in ("created", "already registered", "conflict", "invalid", "in the DLQ", "left in the queue"):
-        assert row in out
-    assert "users per second" in out
-    left = next(line for line in out.splitlines() if "left in the queue" in line)
-    assert left.split("│")[2].strip() == "0"
 
 
 def test_a_poller_stopped_by_sigterm_loses_nothing(keycloak_url, tmp_path):

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import coldstart, machine, report
+from bench import coldstart, local_stack, machine, report
 from bench.package import sam_build
 from bench.proxy import DelayProxy
 from bench.report import FAIL, INFO, Figure, Series, check
@@ -26,8 +26,8 @@ from bench.workload import BATCH_SIZE, new_run_id
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SOURCE = Path(__file__).resolve().parent.parent / "src"
-PARTS = ("build", "imports", "overhead", "throughput", "latency", "passwords", "requests", "invocations")
-KEYCLOAK_PARTS = frozenset({"throughput", "latency", "passwords", "requests", "invocations"})
+PARTS = ("build", "imports", "overhead", "throughput", "latency", "passwords", "requests", "invocations", "stack")
+KEYCLOAK_PARTS = frozenset({"throughput", "latency", "passwords", "requests", "invocations", "stack"})
 IN_FLIGHT: dict[Kind, int] = {"limit": 10, "limit_batched": 10, "ours": 10, "naive": 1}
 CODES: dict[Kind, str] = {"limit": "l", "limit_batched": "b", "ours": "o", "naive": "n"}
 LABELS: dict[Kind, str] = {
@@ -588,6 +588,7 @@ def measure_against(suite: Suite, target: KeycloakTarget, trees: coldstart.Funct
                 )
             ),
         )
+    suite.attempt("stack", "the whole local stack", lambda: local_stack.run_section(suite, target.url, log))
 
 
 def _provenance(source: Path) -> dict[str, str]:
@@ -620,6 +621,7 @@ def publish(suite: Suite, target: KeycloakTarget | None, machine_info: dict[str,
         *(request_figures(suite.data, target) if "requests" in args.parts else []),
         *coldstart_figures(suite.data),
         *size_figures(suite.data),
+        *local_stack.figures(suite.data),
     ]
     print(report.table(figures, machine_info))
     print(

@@ -57,6 +57,8 @@ class DemoOptions:
     dashboard: bool = True
     settings: StackSettings | None = None
     log_dir: Path | None = None
+    # The last guard against leftovers; off for a caller with children of its own (the benchmarks).
+    stop_leftovers: bool = True
 
 
 @dataclass
@@ -114,10 +116,12 @@ def run_demo(options: DemoOptions, console: Console) -> DemoResult:
             else:
                 _print_summary(console, result)
     finally:
-        leftovers = [f"{pid} ({command_line(pid)[:60]})" for pid in descendants(os.getpid())]
-        stop_leftover_descendants()
-        if leftovers:
-            say(console, f"stopped leftover processes: {', '.join(leftovers)}")
+        interrupts.restore()
+        if options.stop_leftovers:
+            leftovers = [f"{pid} ({command_line(pid)[:60]})" for pid in descendants(os.getpid())]
+            stop_leftover_descendants()
+            if leftovers:
+                say(console, f"stopped leftover processes: {', '.join(leftovers)}")
     result.interrupted_by = interrupts.signum
     if interrupts.exit_code is not None:
         result.exit_code = interrupts.exit_code
@@ -213,6 +217,8 @@ def _watch(
                 result.memory.sample(roles())
             ticks += 1
             empty_ticks = empty_ticks + 1 if sample.depth == 0 and enqueuer.done else 0
+            if empty_ticks == 1:
+                result.figures.drained_at = sample.at
             if empty_ticks >= 2:
                 result.memory.sample(roles())
                 return True

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from typing import Any
 
 from registrar_local.processes import alive, descendants
 
@@ -31,11 +32,17 @@ class Interrupts:
         self.signum: int | None = None
         self._say = say
         self._raising = False
+        self._previous: dict[int, Any] = {}
 
     def install(self) -> Interrupts:
-        signal.signal(signal.SIGINT, self._handle)
-        signal.signal(signal.SIGTERM, self._handle)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.signal(sig, self._handle)
         return self
+
+    def restore(self) -> None:
+        """The handlers from before install(), for a caller that goes on (the benchmarks)."""
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
 
     @property
     def exit_code(self) -> int | None:

@@ -109,6 +109,7 @@ class RunFigures:
     left: int | None = None
     peak_depth: int = 0
     drained: bool = False
+    drained_at: float | None = None  # wall-clock time of the first sample of the empty queue
 
 
 def summary_table(run: ConsumerRun, figures: RunFigures, title: str = "sqs-keycloak-registrar: local run") -> Table:

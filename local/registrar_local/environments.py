@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 import multiprocessing
 import sys
 import threading
@@ -240,6 +241,19 @@ class _StdoutRouter:
         self._log.flush()
 
 
+def _route_bound_handlers(router: _StdoutRouter) -> None:
+    """Loggers bound to the real stdout before the router was in place now write to it too.
+
+    That happens when the parent's main module is a script: spawn imports it again in the child,
+    and with it the function's package, before _serve runs.
+    """
+    loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+    for candidate in loggers:
+        for handler in getattr(candidate, "handlers", []):
+            if isinstance(handler, logging.StreamHandler) and handler.stream is sys.__stdout__:
+                handler.setStream(router)
+
+
 def _serve(
     connection: Connection, handler_path: str, environment: dict[str, str], timeout: float, log_path: str
 ) -> None:
@@ -252,10 +266,12 @@ def _serve(
     os.environ.update(environment)
     log = open(log_path, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 - lives as long as the process
     # Before the handler is imported: Powertools binds its log stream to stdout at import time.
-    sys.stdout = _StdoutRouter(connection, log)
+    router = _StdoutRouter(connection, log)
+    sys.stdout = router
     sys.stderr = log
     module_name, function_name = handler_path.rsplit(".", 1)
     handler: Callable[[Any, Any], Any] = getattr(importlib.import_module(module_name), function_name)
+    _route_bound_handlers(router)
     while True:
         try:
             _, event = connection.recv()

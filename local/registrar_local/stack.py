@@ -244,17 +244,15 @@ def wait_until_drained(
     stop: threading.Event,
     timeout: float,
     on_tick: Callable[[int], None] | None = None,
-    still_sending: Callable[[], bool] | None = None,
 ) -> bool:
-    """Block until nothing is visible or in flight (twice in a row) and nothing is still being sent."""
+    """Block until the queue has nothing visible or in flight (twice in a row), or `timeout`."""
     end = time.monotonic() + timeout
     empty_checks = 0
     while not stop.is_set() and time.monotonic() < end:
         depth = queue_depth(sqs, queue_url)
         if on_tick is not None:
             on_tick(depth)
-        sending = still_sending is not None and still_sending()
-        empty_checks = empty_checks + 1 if depth == 0 and not sending else 0
+        empty_checks = empty_checks + 1 if depth == 0 else 0
         if empty_checks >= 2:
             return True
         stop.wait(0.5)

@@ -86,6 +86,7 @@ def run_demo(options: DemoOptions, console: Console) -> DemoResult:
     stop = threading.Event()
     interrupts = Interrupts(stop, lambda text: say(console, text)).install()
     result = DemoResult()
+    kept_until_signal = False  # with --keep-running, the signal is the normal end
     bodies = event_bodies() + [json.dumps(r) for r in generated_registrations(options.count)]
     try:
         with ExitStack() as owned:
@@ -113,6 +114,7 @@ def run_demo(options: DemoOptions, console: Console) -> DemoResult:
                     stop.clear()
                     while not stop.is_set():
                         stop.wait(1)
+                    kept_until_signal = True
             else:
                 _print_summary(console, result)
     finally:
@@ -123,7 +125,7 @@ def run_demo(options: DemoOptions, console: Console) -> DemoResult:
             if leftovers:
                 say(console, f"stopped leftover processes: {', '.join(leftovers)}")
     result.interrupted_by = interrupts.signum
-    if interrupts.exit_code is not None:
+    if interrupts.exit_code is not None and not kept_until_signal:
         result.exit_code = interrupts.exit_code
     elif not result.figures.drained:
         result.exit_code = 1

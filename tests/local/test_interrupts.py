@@ -137,9 +137,15 @@ def test_a_signal_while_enqueueing_stops_the_senders_and_the_pollers(keycloak_ur
     assert int(demo.row("sent")) < 30000 + len(event_bodies()), "the senders went on after the signal"
 
 
-def test_a_signal_while_consuming_settles_the_batches_in_flight_and_reports(keycloak_url):
-    demo = DemoUnderTest("--count", "3000", "--keycloak-url", keycloak_url)
+def test_a_signal_while_consuming_settles_the_batches_in_flight_and_reports(keycloak_url, tmp_path):
+    demo = DemoUnderTest("--count", "3000", "--keycloak-url", keycloak_url, "--log-dir", str(tmp_path))
     demo.wait_for_line("consuming")
+    function_log = tmp_path / "function.log"
+    deadline = time.monotonic() + _GUARD_SECONDS
+    while not function_log.exists() or function_log.read_text().count('"outcome":"created"') < 20:
+        assert demo.process.poll() is None, demo.output()
+        assert time.monotonic() < deadline, demo.output()
+        time.sleep(0.2)
     code = demo.stop_with(signal.SIGTERM)
     assert_stopped_cleanly(demo, code, signal.SIGTERM)
     sent = int(demo.row("sent"))

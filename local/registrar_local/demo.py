@@ -120,7 +120,12 @@ def run_demo(options: DemoOptions, console: Console) -> DemoResult:
     finally:
         interrupts.restore()
         if options.stop_leftovers:
-            leftovers = [f"{pid} ({command_line(pid)[:60]})" for pid in descendants(os.getpid())]
+            # multiprocessing's resource tracker is expected here (it outlives the environments).
+            leftovers = [
+                f"{pid} ({command_line(pid)[:60]})"
+                for pid in descendants(os.getpid())
+                if "multiprocessing.resource_tracker" not in command_line(pid)
+            ]
             stop_leftover_descendants()
             if leftovers:
                 say(console, f"stopped leftover processes: {', '.join(leftovers)}")

@@ -6,9 +6,10 @@ import json
 
 import pytest
 
-from registrar.deadline import Deadline
-from registrar.handler import process_event
-from tests.unit.conftest import body, drain, sqs_event
+from registrar.domain.deadline import Deadline
+from registrar.processor import process_event
+from tests.kit.aws import drain
+from tests.kit.events import body, sqs_event
 
 pytestmark = pytest.mark.keycloak
 

@@ -15,19 +15,14 @@ import pytest
 from aws_lambda_powertools.utilities.parameters.secrets import SecretsProvider
 from keycloak import KeycloakAdmin, KeycloakOpenIDConnection
 
-from registrar.deadline import Deadline
-from registrar.handler import process_event
+from registrar.domain.deadline import Deadline
+from registrar.processor import process_event
 from registrar.runtime import Runtime
 from registrar_local.poller import synthetic_event
-from tests.conftest import LogCapture
-from tests.security.conftest import (
-    REGION,
-    REGISTRAR_ROLES,
-    ServiceClient,
-    client_events,
-    dead_letters,
-    failures,
-)
+from tests.kit.aws import REGION, dead_letters
+from tests.kit.events import failures
+from tests.kit.keycloak import REGISTRAR_ROLES, ServiceClient, client_events
+from tests.kit.logs import LogCapture
 
 pytestmark = pytest.mark.keycloak
 
@@ -56,7 +51,7 @@ class SecretReads:
 
 def token_connection(runtime: Runtime) -> KeycloakOpenIDConnection:
     """The python-keycloak connection whose token the runtime shares between its workers."""
-    pending: list[Any] = [runtime.directory]
+    pending: list[Any] = [runtime.registrar]
     seen: set[int] = set()
     while pending:
         item = pending.pop()

@@ -9,13 +9,15 @@ from typing import Any
 import pytest
 from keycloak import KeycloakAdmin
 
-from registrar.deadline import Deadline
-from registrar.handler import process_event
+from registrar.domain.deadline import Deadline
+from registrar.processor import process_event
 from registrar.runtime import Runtime
 from registrar_local.keycloak_server import CLIENT_ID
 from registrar_local.poller import synthetic_event
-from tests.conftest import LogCapture
-from tests.security.conftest import REGISTRAR_ROLES, ServiceClient, dead_letters, failures
+from tests.kit.aws import dead_letters
+from tests.kit.events import failures
+from tests.kit.keycloak import REGISTRAR_ROLES, ServiceClient
+from tests.kit.logs import LogCapture
 
 pytestmark = pytest.mark.keycloak
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from registrar.config import ENVIRONMENT_VARIABLES, ConfigurationError, Settings
-from registrar.messages import InvalidMessage, ParsedBody, RegistrationPolicy, parse_body
+from registrar.domain.registration import InvalidMessage, ParsedBody, RegistrationPolicy, parse_body
 from registrar.observability import METRICS_NAMESPACE, SERVICE_NAME
 from registrar_local import keycloak_server
 from tests.template.conftest import EVENTS, load_event, run_sam, sam_template
@@ -29,13 +29,7 @@ def generated_event() -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def local_policy() -> RegistrationPolicy:
     """What the local realm's function environment lets a message ask for."""
-    settings = Settings.from_environment(keycloak_server.function_environment("http://127.0.0.1:8080"))
-    return RegistrationPolicy(
-        allowed_groups=settings.allowed_groups,
-        allowed_attributes=settings.allowed_attributes,
-        allowed_required_actions=settings.allowed_required_actions,
-        allow_passwords=settings.allow_passwords,
-    )
+    return Settings.from_environment(keycloak_server.function_environment("http://127.0.0.1:8080")).policy
 
 
 def bodies(name: str) -> list[str]:

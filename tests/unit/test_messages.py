@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from registrar.messages import REDACTED, InvalidMessage, RegistrationPolicy, parse_body, redact_body
+from registrar.domain.registration import REDACTED, InvalidMessage, RegistrationPolicy, parse_body, redact_body
 
 POLICY = RegistrationPolicy(
     allowed_groups=frozenset({"/customers"}),
@@ -143,3 +143,9 @@ def test_redaction_removes_passwords_from_any_body(body):
 def test_redaction_keeps_a_clean_body_byte_for_byte():
     body = '{ "email" :  "a@example.com" }'
     assert redact_body(body) == body
+
+
+def test_a_required_action_in_another_case_is_sent_as_keycloak_spells_it() -> None:
+    parsed = parse_body('{"email": "a@example.com", "requiredActions": ["verify_email"]}', POLICY)
+    user = parsed.registration.to_user_representation("registrationId")
+    assert user["requiredActions"] == ["VERIFY_EMAIL"]

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -23,53 +22,24 @@ from keycloak import KeycloakOpenID, KeycloakOpenIDConnection
 from keycloak.connection import ConnectionManager
 from keycloak.exceptions import KeycloakAuthenticationError, KeycloakConnectionError, KeycloakError
 
-from registrar.deadline import Deadline
+from registrar.adapters.secrets import SecretSource
+from registrar.domain.deadline import Deadline
+from registrar.domain.directory import (
+    HTTP_UNAUTHORIZED,
+    AlreadyExists,
+    Created,
+    CreateResult,
+    KeycloakUnavailable,
+    KeycloakUser,
+    Rejected,
+    UserRepresentation,
+)
 
+HTTP_OK = 200
 HTTP_CREATED = 201
 HTTP_BAD_REQUEST = 400
-HTTP_UNAUTHORIZED = 401
+HTTP_NOT_FOUND = 404
 HTTP_CONFLICT = 409
-HTTP_TOO_MANY_REQUESTS = 429
-
-SecretSource = Callable[[bool], str]
-"""Returns the client secret; called with True to bypass a cache after the secret was refused."""
-
-
-class KeycloakUnavailable(Exception):
-    """Keycloak could not give an answer this time; the same request may succeed later."""
-
-    def __init__(self, reason: str, *, status: int | None = None, retry_after: float | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.status = status
-        self.retry_after = retry_after
-
-
-@dataclass(frozen=True)
-class Created:
-    user_id: str
-
-
-@dataclass(frozen=True)
-class AlreadyExists:
-    message: str
-
-
-@dataclass(frozen=True)
-class Rejected:
-    status: int
-    message: str
-
-
-CreateResult = Created | AlreadyExists | Rejected
-
-
-@dataclass(frozen=True)
-class KeycloakUser:
-    id: str
-    username: str
-    email: str | None
-    attributes: dict[str, list[str]] = field(default_factory=dict)
 
 
 class _SharedTokenConnection(KeycloakOpenIDConnection):
@@ -184,7 +154,8 @@ class KeycloakGateway:
         pool_size: int,
     ) -> None:
         self._request_timeout_seconds = request_timeout_seconds
-        self._users_path = f"admin/realms/{quote(realm, safe='')}/users"
+        self._realm_path = f"admin/realms/{quote(realm, safe='')}"
+        self._users_path = f"{self._realm_path}/users"
         self._connection = _SharedTokenConnection(
             server_url=server_url.rstrip("/") + "/",
             realm_name=realm,
@@ -200,7 +171,7 @@ class KeycloakGateway:
         with self._connection.request_timeout(deadline.request_timeout(self._request_timeout_seconds)):
             self._connection.ensure_token()
 
-    def create_user(self, user: dict[str, Any], deadline: Deadline) -> CreateResult:
+    def create_user(self, user: UserRepresentation, deadline: Deadline) -> CreateResult:
         response = self._send(deadline, "POST", self._users_path, data=json.dumps(user))
         if response.status_code == HTTP_CREATED:
             return Created(user_id=response.headers.get("Location", "").rstrip("/").rsplit("/", 1)[-1])
@@ -224,7 +195,7 @@ class KeycloakGateway:
             queries.append({"email": username, "exact": "true"})
         for query in queries:
             response = self._send(deadline, "GET", self._users_path, **query)
-            if response.status_code != 200:
+            if response.status_code != HTTP_OK:
                 raise _unavailable(response)
             for item in response.json():
                 user = KeycloakUser(
@@ -235,6 +206,14 @@ class KeycloakGateway:
                 )
                 found[user.id] = user
         return list(found.values())
+
+    def group_exists(self, path: str, deadline: Deadline) -> bool:
+        response = self._send(deadline, "GET", f"{self._realm_path}/group-by-path/{quote(path.lstrip('/'))}")
+        if response.status_code == HTTP_OK:
+            return True
+        if response.status_code == HTTP_NOT_FOUND:
+            return False
+        raise _unavailable(response)
 
     def _send(
         self, deadline: Deadline, method: str, path: str, data: str | None = None, **params: Any

@@ -178,35 +178,44 @@ def evaluate(value: Any, template: Mapping[str, Any], parameters: Mapping[str, s
         return value
     if len(value) == 1:
         ((function, argument),) = value.items()
-        if function == "Ref":
-            if argument == "AWS::NoValue":
-                return NO_VALUE
-            if argument in parameters:
-                return parameter_value(template, parameters, argument)
-        elif function == "Condition":
-            return condition_holds(template, parameters, argument)
-        elif function == "Fn::If":
-            name, when_true, when_false = argument
-            chosen = when_true if condition_holds(template, parameters, name) else when_false
-            return evaluate(chosen, template, parameters)
-        elif function in RULE_AND_CONDITION_FUNCTIONS:
-            return RULE_AND_CONDITION_FUNCTIONS[function](evaluate(argument, template, parameters))
-        elif function == "Fn::Join":
-            separator, parts = evaluate(argument, template, parameters)
-            if isinstance(parts, list) and all(isinstance(part, str) for part in parts):
-                return separator.join(parts)
-        elif function == "Fn::Split":
-            separator, text = evaluate(argument, template, parameters)
-            if isinstance(text, str):
-                return text.split(separator)
-        elif function == "Fn::Select":
-            index, items = evaluate(argument, template, parameters)
-            if isinstance(items, list):
-                return items[int(index)]
-        elif function == "Fn::FindInMap":
-            return resolve(value, template, parameters)
+        result = evaluate_function(function, argument, template, parameters)
+        if result is not UNRESOLVED:
+            return result
     items = {key: evaluate(item, template, parameters) for key, item in value.items()}
     return {key: item for key, item in items.items() if item is not NO_VALUE}
+
+
+UNRESOLVED = object()
+
+
+def evaluate_function(function: str, argument: Any, template: Mapping[str, Any], parameters: Mapping[str, str]) -> Any:
+    """One intrinsic function, or UNRESOLVED when it needs what only a deployment knows."""
+    handler = FUNCTIONS.get(function)
+    return UNRESOLVED if handler is None else handler(argument, template, parameters)
+
+
+def _ref(name: str, template: Mapping[str, Any], parameters: Mapping[str, str]) -> Any:
+    if name == "AWS::NoValue":
+        return NO_VALUE
+    return parameter_value(template, parameters, name) if name in parameters else UNRESOLVED
+
+
+def _if(argument: list[Any], template: Mapping[str, Any], parameters: Mapping[str, str]) -> Any:
+    name, when_true, when_false = argument
+    return evaluate(when_true if condition_holds(template, parameters, name) else when_false, template, parameters)
+
+
+def _join(separator: str, parts: Any) -> Any:
+    literal = isinstance(parts, list) and all(isinstance(part, str) for part in parts)
+    return separator.join(parts) if literal else UNRESOLVED
+
+
+def _split(separator: str, text: Any) -> Any:
+    return text.split(separator) if isinstance(text, str) else UNRESOLVED
+
+
+def _select(index: Any, items: Any) -> Any:
+    return items[int(index)] if isinstance(items, list) else UNRESOLVED
 
 
 RULE_AND_CONDITION_FUNCTIONS: dict[str, Any] = {
@@ -217,6 +226,21 @@ RULE_AND_CONDITION_FUNCTIONS: dict[str, Any] = {
     "Fn::Contains": lambda args: args[1] in args[0],
     "Fn::EachMemberEquals": lambda args: all(member == args[1] for member in args[0]),
     "Fn::EachMemberIn": lambda args: all(member in args[1] for member in args[0]),
+}
+LIST_FUNCTIONS: dict[str, Any] = {"Fn::Join": _join, "Fn::Split": _split, "Fn::Select": _select}
+FUNCTIONS: dict[str, Any] = {
+    "Ref": _ref,
+    "Condition": lambda name, template, parameters: condition_holds(template, parameters, name),
+    "Fn::If": _if,
+    "Fn::FindInMap": lambda argument, template, parameters: resolve({"Fn::FindInMap": argument}, template, parameters),
+    **{
+        name: lambda argument, template, parameters, compute=compute: compute(evaluate(argument, template, parameters))
+        for name, compute in RULE_AND_CONDITION_FUNCTIONS.items()
+    },
+    **{
+        name: lambda argument, template, parameters, compute=compute: compute(*evaluate(argument, template, parameters))
+        for name, compute in LIST_FUNCTIONS.items()
+    },
 }
 
 

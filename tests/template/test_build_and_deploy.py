@@ -14,7 +14,7 @@ import pytest
 from moto import mock_aws
 
 from registrar.observability import MetricName
-from tests.template.conftest import FAKE_AWS, REGION, translate, unpacked_size
+from tests.template.conftest import FAKE_AWS, REGION, evaluate, parameter_values, translate, unpacked_size
 
 # Left to the Lambda runtime, which has them.
 RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer")
@@ -66,6 +66,19 @@ def aws():
             yield boto3.session.Session(region_name=REGION)
 
 
+def for_moto(template: dict[str, Any], parameters: dict[str, str]) -> dict[str, Any]:
+    """The translated template with two workarounds for moto's CloudFormation, which CloudFormation does not need."""
+    # moto turns a Number parameter into an int, and its Fn::FindInMap then looks up the key 60
+    # where CloudFormation (whose Ref always yields a string) looks up "60". Typed String here,
+    # the parameter reaches moto's FindInMap as CloudFormation's would.
+    template["Parameters"]["FunctionTimeout"]["Type"] = "String"
+    # moto keeps an `Fn::If` that yields AWS::NoValue in a list as a null entry, where
+    # CloudFormation drops it: the role's conditional policies are resolved here.
+    role = template["Resources"]["RegistrationFunctionRole"]["Properties"]
+    role["Policies"] = evaluate(role["Policies"], template, parameter_values(template, parameters))
+    return template
+
+
 def deploy(
     session: boto3.session.Session, code: bytes, template: dict[str, Any], parameters: dict[str, str] = PARAMETERS
 ) -> list[str]:
@@ -92,11 +105,7 @@ def deploy(
 
 @pytest.mark.filterwarnings("ignore:Tried to parse AWS:UserWarning")
 def test_the_stack_deploys_on_moto_with_the_templates_settings(built_function, aws):
-    template = translate(PARAMETERS, code_uri=f"s3://{CODE_BUCKET}/{CODE_KEY}")
-    # moto turns a Number parameter into an int, and its Fn::FindInMap then looks up the key 60
-    # where CloudFormation (whose Ref always yields a string) looks up "60". Typed String here,
-    # the parameter reaches moto's FindInMap as CloudFormation's would.
-    template["Parameters"]["FunctionTimeout"]["Type"] = "String"
+    template = for_moto(translate(PARAMETERS, code_uri=f"s3://{CODE_BUCKET}/{CODE_KEY}"), PARAMETERS)
 
     skipped = deploy(aws, zipped(built_function), template)
 
@@ -155,7 +164,9 @@ def test_the_stack_deploys_on_moto_with_the_templates_settings(built_function, a
         outputs["RegistrationQueueUrl"].rpartition("/")[2],
         outputs["RegistrationDLQUrl"].rpartition("/")[2],
     }
-    assert {line[3] for line in lines if line[0] == "AWS/Lambda"} == {function_name}
+    assert {line[3] for line in lines if line[0] == "AWS/Lambda" and line[2] == "FunctionName"} == {function_name}
+    # The mapping's own counts are keyed by its UUID, which Ref of the mapping gives the dashboard.
+    assert {line[3] for line in lines if line[2] == "EventSourceMappingUUID"} == {mapping["UUID"]}
     assert {metric.value for metric in MetricName} <= {line[1] for line in lines}
     (log_widget,) = [widget for widget in body["widgets"] if widget["type"] == "log"]
     assert f"SOURCE '{outputs['RegistrationFunctionLogGroupName']}'" in log_widget["properties"]["query"]
@@ -185,8 +196,7 @@ def test_the_stack_deploys_into_a_vpc_with_its_endpoints_on_moto(built_function,
     aws.client("events").create_event_bus(Name="signups")
     producers = {"SourceTopicArn": topic, "SourceEventBusName": "signups", "SourceEventSources": "com.example.signup"}
     parameters = {**PARAMETERS, **network, **producers}
-    template = translate(parameters, code_uri=f"s3://{CODE_BUCKET}/{CODE_KEY}")
-    template["Parameters"]["FunctionTimeout"]["Type"] = "String"  # as in the test above
+    template = for_moto(translate(parameters, code_uri=f"s3://{CODE_BUCKET}/{CODE_KEY}"), parameters)
 
     skipped = deploy(aws, zipped(built_function), template, parameters)
 

@@ -96,7 +96,7 @@ def test_producers_get_a_policy_that_sends_to_the_registration_queue_only(overri
     assert policy["PolicyDocument"]["Statement"] == [
         {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": SOURCE_QUEUE_ARN}
     ]
-    assert "Roles" not in policy and "Users" not in policy and "Groups" not in policy
+    assert not {"Roles", "Users", "Groups"} & set(policy), "attached by the producers, to their own roles"
     assert template["Outputs"]["RegistrationProducerPolicyArn"]["Value"] == {"Ref": "RegistrationProducerPolicy"}
 
 

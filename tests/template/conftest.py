@@ -181,8 +181,8 @@ def evaluate(value: Any, template: Mapping[str, Any], parameters: Mapping[str, s
         result = evaluate_function(function, argument, template, parameters)
         if result is not UNRESOLVED:
             return result
-    items = {key: evaluate(item, template, parameters) for key, item in value.items()}
-    return {key: item for key, item in items.items() if item is not NO_VALUE}
+    fields = {key: evaluate(item, template, parameters) for key, item in value.items()}
+    return {key: item for key, item in fields.items() if item is not NO_VALUE}
 
 
 UNRESOLVED = object()
@@ -258,7 +258,7 @@ def deployed(template: Mapping[str, Any], overrides: Mapping[str, str] | None = 
 def rule_violations(template: Mapping[str, Any], overrides: Mapping[str, str] | None = None) -> list[str]:
     """The AssertDescription of every Rules assertion these parameter values break."""
     values = parameter_values(template, overrides)
-    broken = []
+    broken: list[str] = []
     for rule in template.get("Rules", {}).values():
         if "RuleCondition" in rule and not evaluate(rule["RuleCondition"], template, values):
             continue

@@ -78,16 +78,26 @@ def test_an_answer_resets_the_failure_count() -> None:
     assert breaker.state is CircuitState.CLOSED
 
 
-@pytest.mark.parametrize("verdict", [Verdict.NO_ANSWER, Verdict.FAILED])
-def test_a_probe_by_a_known_record_or_without_an_answer_does_not_stick_the_breaker(verdict: Verdict) -> None:
+def test_a_probe_without_an_answer_does_not_stick_the_breaker() -> None:
     clock = FakeClock()
     breaker = CircuitBreaker(failure_threshold=1, cooldown_seconds=1, clock=clock)
-    fail(breaker, "poison")
+    fail(breaker, "a")
     clock.now = 1
     probe = breaker.admit()
     assert probe is not None
-    breaker.settle(probe, "poison", verdict)  # a redelivery of the record that opened it
-    assert breaker.admit() is not None  # the next record probes; the breaker is not re-opened
+    breaker.settle(probe, "a", Verdict.NO_ANSWER)
+    assert breaker.admit() is not None  # the next record probes
+
+
+def test_a_failed_probe_re_opens_even_when_its_record_failed_before() -> None:
+    clock = FakeClock()
+    breaker = CircuitBreaker(failure_threshold=1, cooldown_seconds=1, clock=clock)
+    fail(breaker, "a")
+    clock.now = 1
+    probe = breaker.admit()
+    assert probe is not None
+    breaker.settle(probe, "a", Verdict.FAILED)  # an outage: every probe is a redelivery
+    assert breaker.state is CircuitState.OPEN
 
 
 def test_retry_delay_is_full_jitter_under_an_exponential_ceiling_with_retry_after_as_floor() -> None:

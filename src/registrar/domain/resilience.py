@@ -85,17 +85,22 @@ class CircuitBreaker:
                 self._state = CircuitState.CLOSED
                 self._failed_records.pop(record, None)
                 return
-            first_failure = verdict is Verdict.FAILED and self._remember_failure(record)
-            if not first_failure:
-                # No answer, or a record that already failed before: it says nothing new about
-                # Keycloak. A probe gives its slot to the next record.
+            if verdict is Verdict.NO_ANSWER:
                 if admission.probe:
-                    self._probe_in_flight = False
+                    self._probe_in_flight = False  # the next record probes
                 return
+            first_failure = self._remember_failure(record)
+            if admission.probe:
+                # Any failed probe re-opens: during an outage every probe is a redelivery. A
+                # single bad message cannot open the breaker in the first place (below).
+                self._state = CircuitState.OPEN
+                self._opened_at = self.clock()
+                self._probe_in_flight = False
+                return
+            if not first_failure:
+                return  # a record that failed before says nothing new about Keycloak
             self._consecutive_failures += 1
-            if admission.probe or (
-                self._state is CircuitState.CLOSED and self._consecutive_failures >= self.failure_threshold
-            ):
+            if self._state is CircuitState.CLOSED and self._consecutive_failures >= self.failure_threshold:
                 self._state = CircuitState.OPEN
                 self._opened_at = self.clock()
                 self._probe_in_flight = False

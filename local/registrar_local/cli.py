@@ -1,4 +1,4 @@
-"""Command line of the local stack: send, poll, demo."""
+"""Command line of the local stack: send, poll, redrive, demo, keycloak, schema."""
 
 from __future__ import annotations
 
@@ -17,9 +17,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from registrar.observability import MetricName
+from registrar_local.keycloak_command import cmd_keycloak
 from registrar_local.moto_server import sqs_client
 from registrar_local.redrive import RedriveFilter, redrive
 from registrar_local.samples import event_bodies, generated_registrations, read_json_lines
+from registrar_local.schema import SCHEMA_PATH, deployment_schema, policy_from_environment, registration_schema, render
 from registrar_local.stack import ConsumerRun, local_stack, queue_depth, run_consumers, send_bodies, wait_until_drained
 from registrar_local.stack_settings import read_stack_settings
 
@@ -162,6 +164,28 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return 0 if drained else 1
 
 
+def cmd_schema(args: argparse.Namespace) -> int:
+    import os  # noqa: PLC0415
+
+    schema = registration_schema()
+    if args.deployment:
+        sys.stdout.write(render(deployment_schema(policy_from_environment(os.environ), schema)))
+        return 0
+    text = render(schema)
+    output = Path(args.output)
+    if args.check:
+        current = output.read_text(encoding="utf-8") if output.exists() else ""
+        if current != text:
+            console.print(f"[red]{output} does not match the model; run: python -m registrar_local schema[/]")
+            return 1
+        console.print(f"{output} matches the model")
+        return 0
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text, encoding="utf-8")
+    console.print(f"wrote {output}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="registrar-local", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
@@ -208,6 +232,31 @@ def parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--timeout", type=float, default=600, help="seconds to wait for the queue to drain")
     demo.set_defaults(func=cmd_demo)
+
+    keycloak = commands.add_parser(
+        "keycloak",
+        help="the local Keycloak with the project's realm, in the foreground, for sam local invoke",
+    )
+    keycloak.add_argument("--port", type=int, default=8080, help="HTTP port (default 8080, what events/env.json names)")
+    keycloak.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1; 0.0.0.0 when Docker on Linux must reach it)",
+    )
+    keycloak.add_argument("--env-file", help="also write the printed --env-vars file here")
+    keycloak.set_defaults(func=cmd_keycloak)
+
+    schema = commands.add_parser("schema", help="write the registration message's JSON Schema from the model")
+    schema.add_argument("--output", default=str(SCHEMA_PATH), help=f"where to write it (default {SCHEMA_PATH.name})")
+    schema.add_argument(
+        "--check", action="store_true", help="only compare: exit 1 when the file differs from the model"
+    )
+    schema.add_argument(
+        "--deployment",
+        action="store_true",
+        help="print the schema narrowed to the allowlists in this environment (ALLOWED_GROUPS, ...)",
+    )
+    schema.set_defaults(func=cmd_schema)
     return root
 
 

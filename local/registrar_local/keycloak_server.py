@@ -85,6 +85,7 @@ class KeycloakServer:
 
     http_port: int = field(default_factory=free_port)
     management_port: int = field(default_factory=free_port)
+    http_host: str = "127.0.0.1"  # 0.0.0.0 lets a Docker container (sam local invoke on Linux) reach it
     log_path: Path | None = None
     database_dir: Path | None = None
     process: subprocess.Popen[bytes] | None = None
@@ -118,7 +119,7 @@ class KeycloakServer:
                     "start-dev",
                     *database,
                     "--import-realm",
-                    "--http-host=127.0.0.1",
+                    f"--http-host={self.http_host}",
                     f"--http-port={self.http_port}",
                     f"--http-management-port={self.management_port}",
                     "--health-enabled=true",

@@ -32,8 +32,12 @@ from registrar.domain.required_actions import canonical_required_action
 
 # Keycloak's own username rules are richer (homographs, more characters); it answers 400 for
 # those and the record goes to the DLQ the same way. These are the ones worth catching early.
-_USERNAME_FORBIDDEN = re.compile(r"[<>&\"'\s\x00-\x1f\x7f]")
+_USERNAME_FORBIDDEN_CHARACTERS = "<>&\"'\\s\\x00-\\x1f\\x7f"  # a regex character class body
+_USERNAME_FORBIDDEN = re.compile(f"[{_USERNAME_FORBIDDEN_CHARACTERS}]")
 _REGISTRATION_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+# The same rules for the published JSON Schema (schema/registration.schema.json), which cannot
+# name a Unicode category: the invisible format characters are left to the validator below.
+USERNAME_PATTERN = f"^[^{_USERNAME_FORBIDDEN_CHARACTERS}]+$"
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
 AttributeValue = Annotated[str, StringConstraints(max_length=255)]
@@ -95,7 +99,9 @@ class Registration(BaseModel):
     )
 
     email: EmailStr
-    username: str | None = Field(default=None, min_length=3, max_length=255)
+    username: str | None = Field(
+        default=None, min_length=3, max_length=255, json_schema_extra={"pattern": USERNAME_PATTERN}
+    )
     firstName: Name | None = None  # noqa: N815 - the wire names are Keycloak's
     lastName: Name | None = None  # noqa: N815
     enabled: bool = True
@@ -103,7 +109,9 @@ class Registration(BaseModel):
     attributes: dict[str, list[AttributeValue]] = Field(default_factory=dict, max_length=20)
     groups: list[str] = Field(default_factory=list, max_length=20)
     requiredActions: list[str] = Field(default_factory=list, max_length=10)  # noqa: N815
-    registrationId: str | None = None  # noqa: N815
+    registrationId: str | None = Field(  # noqa: N815
+        default=None, json_schema_extra={"pattern": _REGISTRATION_ID.pattern}
+    )
     password: SecretStr | None = Field(default=None, max_length=1024)
 
     @field_validator("email", mode="after")

@@ -1,0 +1,57 @@
+"""An admin connection to Keycloak for the operator commands, from a token or a user's password.
+
+Neither comes from the command line (where other users of the machine can read it): the
+password from KEYCLOAK_ADMIN_PASSWORD, the token from KEYCLOAK_ADMIN_TOKEN.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from keycloak import KeycloakAdmin, KeycloakOpenIDConnection
+
+PASSWORD_VARIABLE = "KEYCLOAK_ADMIN_PASSWORD"  # noqa: S105 - the variable's name, not a password
+TOKEN_VARIABLE = "KEYCLOAK_ADMIN_TOKEN"  # noqa: S105 - the variable's name, not a token
+
+
+class AdminCredentialsMissing(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class AdminLogin:
+    server_url: str
+    realm: str
+    username: str | None = None
+    user_realm: str = "master"
+    client_id: str = "admin-cli"
+    verify_tls: bool = True
+
+
+def connect_admin(login: AdminLogin) -> KeycloakAdmin:
+    token = os.environ.get(TOKEN_VARIABLE, "")
+    password = os.environ.get(PASSWORD_VARIABLE, "")
+    server_url = login.server_url.rstrip("/") + "/"
+    if token:
+        connection = KeycloakOpenIDConnection(
+            server_url=server_url,
+            realm_name=login.realm,
+            user_realm_name=login.user_realm,
+            client_id=login.client_id,
+            token={"access_token": token},
+            verify=login.verify_tls,
+        )
+    elif login.username and password:
+        connection = KeycloakOpenIDConnection(
+            server_url=server_url,
+            realm_name=login.realm,
+            user_realm_name=login.user_realm,
+            client_id=login.client_id,
+            username=login.username,
+            password=password,
+            verify=login.verify_tls,
+        )
+    else:
+        raise AdminCredentialsMissing(f"set {TOKEN_VARIABLE}, or --admin-user and {PASSWORD_VARIABLE}")
+    return KeycloakAdmin(connection=connection)

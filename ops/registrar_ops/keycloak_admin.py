@@ -6,8 +6,12 @@ password from KEYCLOAK_ADMIN_PASSWORD, the token from KEYCLOAK_ADMIN_TOKEN.
 
 from __future__ import annotations
 
+import base64
+import json
 import os
+import time
 from dataclasses import dataclass
+from typing import Any
 
 from keycloak import KeycloakAdmin, KeycloakOpenIDConnection
 
@@ -39,7 +43,8 @@ def connect_admin(login: AdminLogin) -> KeycloakAdmin:
             realm_name=login.realm,
             user_realm_name=login.user_realm,
             client_id=login.client_id,
-            token={"access_token": token},
+            # python-keycloak schedules its refresh from expires_in, which a bare token lacks.
+            token={"access_token": token, "expires_in": _seconds_left(token)},
             verify=login.verify_tls,
         )
     elif login.username and password:
@@ -55,3 +60,18 @@ def connect_admin(login: AdminLogin) -> KeycloakAdmin:
     else:
         raise AdminCredentialsMissing(f"set {TOKEN_VARIABLE}, or --admin-user and {PASSWORD_VARIABLE}")
     return KeycloakAdmin(connection=connection)
+
+
+def token_claims(access_token: str) -> dict[str, Any]:
+    """The payload of a JWT, unverified: only for reading a token Keycloak just gave us."""
+    payload = access_token.split(".")[1]
+    decoded: dict[str, Any] = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    return decoded
+
+
+def _seconds_left(access_token: str) -> int:
+    try:
+        expires = int(token_claims(access_token)["exp"])
+    except (IndexError, KeyError, TypeError, ValueError):
+        return 60  # not a JWT we can read: let Keycloak be the judge of it
+    return max(expires - int(time.time()), 1)

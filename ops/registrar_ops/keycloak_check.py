@@ -6,8 +6,6 @@ function would fail on (or silently lose data over); a warning is something it s
 
 from __future__ import annotations
 
-import base64
-import json
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -17,6 +15,7 @@ from keycloak.exceptions import KeycloakAuthenticationError, KeycloakConnectionE
 
 from registrar.adapters.secrets import secret_source
 from registrar.config import Settings
+from registrar_ops.keycloak_admin import token_claims
 from registrar_ops.keycloak_setup import REALM_MANAGEMENT, REQUIRED_ROLES, admin_only, declared_attribute, group_exists
 
 HTTP_FORBIDDEN = 403
@@ -81,7 +80,7 @@ def check_deployment(settings: Settings, realm_admin: KeycloakAdmin | None = Non
     except KeycloakError as error:
         return [*findings, Finding(Severity.ERROR, f"no token for client {settings.client_id}: {_first_line(error)}")]
     findings.append(Finding(Severity.OK, f"client {settings.client_id} gets a token from realm {settings.realm}"))
-    findings += _role_findings(_token_claims(token["access_token"]))
+    findings += _role_findings(token_claims(token["access_token"]))
     function = KeycloakAdmin(
         connection=KeycloakOpenIDConnection(
             server_url=server_url,
@@ -109,14 +108,6 @@ def _tls_findings(settings: Settings) -> list[Finding]:
     if not settings.verify_tls:
         return [Finding(Severity.WARNING, "KEYCLOAK_VERIFY_TLS=false: only for development; remove it elsewhere")]
     return [Finding(Severity.OK, f"TLS: {url.scheme} with certificate verification")]
-
-
-def _token_claims(access_token: str) -> dict[str, Any]:
-    # Only to read the roles Keycloak put in the token it just issued to us; its signature
-    # matters to the servers that receive it, not here.
-    payload = access_token.split(".")[1]
-    decoded: dict[str, Any] = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    return decoded
 
 
 def _role_findings(claims: dict[str, Any]) -> list[Finding]:

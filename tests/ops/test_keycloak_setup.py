@@ -5,6 +5,7 @@ from __future__ import annotations
 import stat
 
 import pytest
+from keycloak import KeycloakOpenID
 
 from registrar_local.keycloak_server import ADMIN_PASSWORD, ADMIN_USERNAME
 from registrar_ops.cli import main
@@ -162,3 +163,29 @@ def test_check_reports_what_is_wrong(
     # setup-keycloak puts it right again.
     assert setup(keycloak_url, realm, secret_file) == 0
     assert check(keycloak_url, realm, secret_file, monkeypatch) == 0
+
+
+def test_check_reports_a_disabled_required_action_read_as_the_administrator(
+    keycloak_url, realm, realm_admin, tmp_path, monkeypatch, capsys
+):
+    secret_file = tmp_path / "client-secret"
+    assert setup(keycloak_url, realm, secret_file) == 0
+    action = realm_admin.get_required_action_by_alias("VERIFY_EMAIL")
+    realm_admin.update_required_action("VERIFY_EMAIL", {**action, "enabled": False})
+    capsys.readouterr()
+    assert check(keycloak_url, realm, secret_file, monkeypatch, "--admin-user", ADMIN_USERNAME) == 1
+    assert "ERROR   required action VERIFY_EMAIL is disabled" in capsys.readouterr().out
+
+
+def test_setup_accepts_an_admin_token_instead_of_a_password(keycloak_url, realm, realm_admin, tmp_path, monkeypatch):
+    token = KeycloakOpenID(server_url=keycloak_url, realm_name="master", client_id="admin-cli").token(
+        ADMIN_USERNAME, ADMIN_PASSWORD
+    )["access_token"]
+    monkeypatch.delenv("KEYCLOAK_ADMIN_PASSWORD")
+    monkeypatch.setenv("KEYCLOAK_ADMIN_TOKEN", token)
+    secret_file = tmp_path / "client-secret"
+    assert (
+        main(["setup-keycloak", "--server-url", keycloak_url, "--realm", realm, "--secret-file", str(secret_file)]) == 0
+    )
+    assert realm_admin.get_client_id("registrar") is not None
+    assert secret_file.exists()

@@ -1,4 +1,4 @@
-"""Command line of the local stack: send, poll, redrive, demo, keycloak, schema."""
+"""Command line of the local stack: send, poll, demo, keycloak, schema."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Command line of the local stack: send, poll, redrive, demo, keycloak, schema."""
+"""Command line of the local stack: send, poll, demo, keycloak, schema."""
 
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ from rich.table import Table
 from registrar.observability import MetricName
 from registrar_local.keycloak_command import cmd_keycloak
 from registrar_local.moto_server import sqs_client
-from registrar_local.redrive import RedriveFilter, redrive
 from registrar_local.samples import event_bodies, generated_registrations, read_json_lines
 from registrar_local.schema import SCHEMA_PATH, deployment_schema, policy_from_environment, registration_schema, render
 from registrar_local.stack import ConsumerRun, local_stack, queue_depth, run_consumers, send_bodies, wait_until_drained
@@ -81,16 +80,6 @@ def cmd_poll(args: argparse.Namespace) -> int:
     consumers.join()
     console.print(f"received {run.received}, deleted {run.deleted}, returned {run.returned}; function log: {log_path}")
     return 0
-
-
-def cmd_redrive(args: argparse.Namespace) -> int:
-    only = RedriveFilter(outcome=args.outcome, reason_contains=args.reason_contains)
-    report = redrive(sqs_client(args.endpoint_url, args.region), args.dlq_url, args.queue_url, only)
-    if report.method == "StartMessageMoveTask":
-        console.print(f"StartMessageMoveTask started: about {report.moved} messages are moving back")
-    else:
-        console.print(f"moved {report.moved}, left in the DLQ {report.left}, failed {report.failed}")
-    return 1 if report.failed else 0
 
 
 def summary_table(run: ConsumerRun, in_dlq: int, left: int, elapsed: float) -> Table:
@@ -210,17 +199,6 @@ def parser() -> argparse.ArgumentParser:
     )
     poll.add_argument("--log-file", default="function.log", help="where the function's log lines go")
     poll.set_defaults(func=cmd_poll)
-
-    back = commands.add_parser(
-        "redrive", help="move dead letters back to the source queue, optionally only those with a given reason"
-    )
-    back.add_argument("--dlq-url", required=True)
-    back.add_argument("--queue-url", required=True, help="the source queue the letters go back to")
-    back.add_argument("--endpoint-url", help="SQS endpoint (moto's URL); omit for real SQS")
-    back.add_argument("--region")
-    back.add_argument("--outcome", choices=["conflict", "invalid"], help="only letters with this outcome")
-    back.add_argument("--reason-contains", help="only letters whose reason contains this text")
-    back.set_defaults(func=cmd_redrive)
 
     demo = commands.add_parser("demo", help="start Keycloak and SQS here, register events/ plus --count users, report")
     demo.add_argument("--count", type=int, default=100, help="generated registrations to add (default 100)")

@@ -78,8 +78,9 @@ def test_without_user_management_roles_a_warning_names_the_cause(
 
     process_event(_event(tag, 3), Deadline.after(30, 2000), runtime)
 
-    alerts = [line for line in function_logs.lines() if line["level"] in {"WARNING", "ERROR"}]
-    assert any("403" in json.dumps(line) for line in alerts), alerts
+    refused = [line for line in function_logs.warnings() if "refused the function's service account" in line["message"]]
+    assert [line["http_status"] for line in refused] == [[403]]
+    assert "manage-users" in refused[0]["message"]
 
 
 def test_a_client_with_the_same_roles_as_the_registrar_creates_users(

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from registrar.config import ConfigurationError, Settings
+from registrar.domain.outcomes import PERMANENT
 from registrar_ops.aws import aws_client
 from registrar_ops.keycloak_admin import AdminCredentialsMissing, AdminLogin, connect_admin
 from registrar_ops.keycloak_check import check_deployment, failed
@@ -183,7 +184,9 @@ def parser() -> argparse.ArgumentParser:
     )
     back.add_argument("--dlq-url", required=True)
     back.add_argument("--queue-url", required=True, help="the source queue the letters go back to")
-    back.add_argument("--outcome", choices=["conflict", "invalid"], help="only letters with this outcome")
+    back.add_argument(
+        "--outcome", choices=sorted(kind.value for kind in PERMANENT), help="only letters with this outcome"
+    )
     back.add_argument("--reason-contains", help="only letters whose reason contains this text")
     _aws_options(back)
     back.set_defaults(func=cmd_redrive)

@@ -80,7 +80,7 @@ def keycloak_directory(settings: Settings) -> UserDirectory:
             plain_secret=settings.client_secret,
             max_age_seconds=settings.secret_max_age_seconds,
         ),
-        verify_tls=settings.verify_tls,
+        verify=settings.verify_tls,
         request_timeout_seconds=settings.request_timeout_seconds,
         pool_size=settings.max_workers,
     )

@@ -8,7 +8,7 @@ import pytest
 
 pytest_plugins = ["tests.kit.fixtures"]
 
-KEYCLOAK_FIXTURES = frozenset({"keycloak_url", "admin", "make_runtime", "service_client"})
+KEYCLOAK_FIXTURES = frozenset({"keycloak_url", "admin", "make_runtime", "service_client", "private_ca_keycloak"})
 _TIER_BY_FOLDER = {"local": "e2e", "resilience": "e2e", "template": "infra"}
 _TESTS = Path(__file__).parent
 

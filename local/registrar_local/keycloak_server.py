@@ -90,10 +90,29 @@ class KeycloakServer:
     database_dir: Path | None = None
     process: subprocess.Popen[bytes] | None = None
     _temporary_database: bool = False
+    https_certificate: tuple[Path, Path] | None = None
+    """(certificate PEM, private key PEM): also serve HTTPS, on `https_port`, with them."""
+    https_port: int = field(default_factory=free_port)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def https_url(self) -> str:
+        return f"https://127.0.0.1:{self.https_port}"
+
+    def _https_options(self) -> list[str]:
+        if self.https_certificate is None:
+            return []
+        certificate, key = self.https_certificate
+        return [
+            f"--https-port={self.https_port}",
+            f"--https-certificate-file={certificate}",
+            f"--https-certificate-key-file={key}",
+            # The management interface would inherit HTTPS; wait_ready polls it over plain HTTP (loopback).
+            "--http-management-scheme=http",
+        ]
 
     def start(self, timeout: float = 240.0) -> KeycloakServer:
         home = install()
@@ -124,6 +143,7 @@ class KeycloakServer:
                     f"--http-management-port={self.management_port}",
                     "--health-enabled=true",
                     "--metrics-enabled=true",
+                    *self._https_options(),
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,

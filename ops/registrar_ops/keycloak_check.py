@@ -13,8 +13,9 @@ from typing import Any
 from keycloak import KeycloakAdmin, KeycloakOpenID, KeycloakOpenIDConnection
 from keycloak.exceptions import KeycloakAuthenticationError, KeycloakConnectionError, KeycloakError
 
+from registrar.adapters.ca_bundle import tls_verify
 from registrar.adapters.secrets import secret_source
-from registrar.config import Settings
+from registrar.config import ConfigurationError, Settings
 from registrar_ops.keycloak_admin import token_claims
 from registrar_ops.keycloak_setup import REALM_MANAGEMENT, REQUIRED_ROLES, admin_only, declared_attribute, group_exists
 
@@ -46,6 +47,10 @@ def failed(findings: list[Finding]) -> bool:
 def check_deployment(settings: Settings, realm_admin: KeycloakAdmin | None = None) -> list[Finding]:
     """`realm_admin` (optional) reads what the function's own roles may not: the required actions."""
     findings = _tls_findings(settings)
+    try:  # the function's own trust: its KEYCLOAK_CA_BUNDLE when set
+        verify = tls_verify(verify_tls=settings.verify_tls, ca_bundle=settings.ca_bundle)
+    except ConfigurationError as error:
+        return [*findings, Finding(Severity.ERROR, f"{error}: the function would fail at cold start")]
     server_url = str(settings.keycloak_url).rstrip("/") + "/"
     secret = secret_source(
         secret_arn=settings.client_secret_arn, plain_secret=settings.client_secret, max_age_seconds=0
@@ -55,7 +60,7 @@ def check_deployment(settings: Settings, realm_admin: KeycloakAdmin | None = Non
         realm_name=settings.realm,
         client_id=settings.client_id,
         client_secret_key=secret,
-        verify=settings.verify_tls,
+        verify=verify,
         timeout=int(max(settings.request_timeout_seconds, 1)),
     )
     try:
@@ -87,7 +92,7 @@ def check_deployment(settings: Settings, realm_admin: KeycloakAdmin | None = Non
             realm_name=settings.realm,
             client_id=settings.client_id,
             client_secret_key=secret,
-            verify=settings.verify_tls,
+            verify=verify,
         )
     )
     findings += _profile_findings(function, settings)
@@ -107,7 +112,8 @@ def _tls_findings(settings: Settings) -> list[Finding]:
         ]
     if not settings.verify_tls:
         return [Finding(Severity.WARNING, "KEYCLOAK_VERIFY_TLS=false: only for development; remove it elsewhere")]
-    return [Finding(Severity.OK, f"TLS: {url.scheme} with certificate verification")]
+    trusted = f"the CA bundle {settings.ca_bundle}" if settings.ca_bundle else "the public CAs"
+    return [Finding(Severity.OK, f"TLS: {url.scheme} with certificate verification against {trusted}")]
 
 
 def _role_findings(claims: dict[str, Any]) -> list[Finding]:

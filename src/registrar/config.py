@@ -8,6 +8,7 @@ batch, so the messages stay on the queue until the deployment is fixed.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from typing import Annotated, Any
 
@@ -28,6 +29,7 @@ ENVIRONMENT_VARIABLES: dict[str, str] = {
     "KEYCLOAK_CLIENT_SECRET_ARN": "client_secret_arn",
     "KEYCLOAK_CLIENT_SECRET": "client_secret",
     "KEYCLOAK_VERIFY_TLS": "verify_tls",
+    "KEYCLOAK_CA_BUNDLE": "ca_bundle",
     "KEYCLOAK_TIMEOUT_SECONDS": "request_timeout_seconds",
     "REGISTRAR_ENVIRONMENT": "environment",
     "MAX_WORKERS": "max_workers",
@@ -50,6 +52,8 @@ ENVIRONMENT_VARIABLES: dict[str, str] = {
     "QUEUE_RETENTION_SECONDS": "queue_retention_seconds",
 }
 
+SECRET_ARN = re.compile(r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+")
+
 PositiveSeconds = Annotated[float, Field(gt=0, le=900)]
 SQS_MAX_RETENTION_SECONDS = 1_209_600
 
@@ -69,6 +73,9 @@ class Settings(BaseModel):
     client_secret_arn: str | None = None
     client_secret: str | None = Field(default=None, repr=False)
     verify_tls: bool = True
+    ca_bundle: str | None = Field(default=None, max_length=2048)
+    """PEM bundle of the CA(s) Keycloak's certificate is checked against: a file shipped with the
+    function, or the ARN of a Secrets Manager secret holding the PEM text. None: the public CAs."""
     environment: str = "production"
     request_timeout_seconds: PositiveSeconds = 5.0
     max_workers: int = Field(default=10, ge=1, le=64)
@@ -94,6 +101,11 @@ class Settings(BaseModel):
             raise ValueError("set KEYCLOAK_CLIENT_SECRET_ARN (Secrets Manager) or KEYCLOAK_CLIENT_SECRET")
         if not self.verify_tls and self.environment != "development":
             raise ValueError("KEYCLOAK_VERIFY_TLS=false is only accepted with REGISTRAR_ENVIRONMENT=development")
+        if self.ca_bundle is not None:
+            if not self.verify_tls:
+                raise ValueError("KEYCLOAK_CA_BUNDLE and KEYCLOAK_VERIFY_TLS=false contradict each other: set one")
+            if self.ca_bundle.startswith("arn:") and not SECRET_ARN.fullmatch(self.ca_bundle):
+                raise ValueError("KEYCLOAK_CA_BUNDLE: an ARN must be a Secrets Manager secret's (or give a file path)")
         if (
             self.queue_retention_seconds is not None
             and self.retry_window_seconds + self.visibility_backoff_max_seconds > self.queue_retention_seconds

@@ -220,6 +220,14 @@ def _log_outcomes(
 
 
 def _warn_operators(outcomes: Iterable[Outcome], runtime: Runtime) -> None:
+    outcomes = list(outcomes)
+    tls_failures = sorted({outcome.reason for outcome in outcomes if outcome.tls_failure})
+    if tls_failures:
+        logger.warning(
+            "TLS with Keycloak failed: the function does not trust Keycloak's certificate. Set KEYCLOAK_CA_BUNDLE "
+            "to the PEM bundle of the CA that issued it, and check that the certificate names KEYCLOAK_URL's host",
+            extra={"reason": tls_failures[0], "keycloak_url": str(runtime.settings.keycloak_url)},
+        )
     refused = sorted({status for outcome in outcomes if (status := outcome.http_status) in {401, 403}})
     if refused:
         logger.warning(

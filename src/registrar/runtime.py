@@ -69,6 +69,7 @@ def build_runtime(
 
 def keycloak_directory(settings: Settings) -> UserDirectory:
     # Imported here: python-keycloak and requests are the adapter's, not the runtime's.
+    from registrar.adapters.ca_bundle import tls_verify  # noqa: PLC0415
     from registrar.adapters.keycloak import KeycloakGateway  # noqa: PLC0415
 
     return KeycloakGateway(
@@ -80,7 +81,7 @@ def keycloak_directory(settings: Settings) -> UserDirectory:
             plain_secret=settings.client_secret,
             max_age_seconds=settings.secret_max_age_seconds,
         ),
-        verify_tls=settings.verify_tls,
+        verify=tls_verify(verify_tls=settings.verify_tls, ca_bundle=settings.ca_bundle),
         request_timeout_seconds=settings.request_timeout_seconds,
         pool_size=settings.max_workers,
     )

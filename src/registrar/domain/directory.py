@@ -23,11 +23,15 @@ HTTP_SERVER_ERROR = 500
 class KeycloakUnavailable(Exception):
     """Keycloak could not give an answer this time; the same request may succeed later."""
 
-    def __init__(self, reason: str, *, status: int | None = None, retry_after: float | None = None) -> None:
+    def __init__(
+        self, reason: str, *, status: int | None = None, retry_after: float | None = None, tls_failure: bool = False
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.status = status
         self.retry_after = retry_after
+        self.tls_failure = tls_failure
+        """The function does not trust Keycloak's certificate (or its name): a deployment problem."""
 
     @property
     def transient(self) -> bool:

@@ -41,6 +41,7 @@ class Outcome:
     http_status: int | None = None
     user_id: str | None = None
     retry_after: float | None = None
+    tls_failure: bool = False
     keycloak_latencies_ms: tuple[float, ...] = field(default=(), compare=False)
     keycloak_retries: int = field(default=0, compare=False)
 
@@ -85,6 +86,7 @@ def classify(error: BaseException) -> Outcome:
                 "KeycloakUnavailable",
                 http_status=error.status,
                 retry_after=error.retry_after,
+                tls_failure=error.tls_failure,
             )
         case _:
             # Unknown: retried rather than lost; the caller logs the traceback.

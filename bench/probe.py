@@ -107,17 +107,17 @@ def measure_invocations(which: str, run_id: str, tag: str) -> dict[str, Any]:
 
 
 def measure_overhead(batches: int) -> dict[str, Any]:
-    """process_event with the Keycloak gateway replaced by one that answers at once."""
-    import registrar.runtime as runtime_module
+    """process_event with the Keycloak adapter replaced by one that answers at once."""
     from bench.workload import Names, sqs_event
     from registrar.config import Settings
-    from registrar.deadline import Deadline
-    from registrar.handler import process_event
-    from registrar.keycloak import Created
+    from registrar.domain.deadline import Deadline
+    from registrar.domain.directory import Created
     from registrar.observability import metrics
+    from registrar.processor import process_event
+    from registrar.runtime import build_runtime
 
-    class InstantGateway:
-        def __init__(self, **_: Any) -> None:
+    class InstantDirectory:
+        def __init__(self) -> None:
             self.created = 0
 
         def ensure_token(self, deadline: Deadline) -> None:
@@ -130,8 +130,10 @@ def measure_overhead(batches: int) -> dict[str, Any]:
         def find_users(self, *, username: str, email: str, deadline: Deadline) -> list[Any]:
             return []
 
-    setattr(runtime_module, "KeycloakGateway", InstantGateway)  # noqa: B010 - replaced before build_runtime
-    runtime = runtime_module.build_runtime(Settings.from_environment())
+        def group_exists(self, path: str, deadline: Deadline) -> bool:
+            return True
+
+    runtime = build_runtime(Settings.from_environment(), directory=InstantDirectory())
     names = Names("overhead")
     events = [sqs_event(names.bodies(f"o{number}", 0, 10), f"o-{number}") for number in range(batches + 20)]
 

@@ -178,9 +178,9 @@ class _BatchedLimitRunner(_LimitRunner):
 class _OursRunner:
     def __init__(self, spec: PoolSpec, index: int) -> None:
         from registrar.config import Settings
-        from registrar.deadline import Deadline
-        from registrar.handler import process_event
+        from registrar.domain.deadline import Deadline
         from registrar.observability import metrics
+        from registrar.processor import process_event
         from registrar.runtime import build_runtime
 
         self._bodies = _Bodies(spec, index)
@@ -201,7 +201,7 @@ class _OursRunner:
         self._warm = sqs_event(self._bodies.warm(tag), f"{tag}-{self._prefix}-w")
 
     def _invoke(self, event: dict[str, Any]) -> int:
-        deadline = self._deadline.after(FUNCTION_TIMEOUT_SECONDS, self._settings.deadline_margin_ms)
+        deadline = self._deadline.after(FUNCTION_TIMEOUT_SECONDS, budget=self._settings.time_budget)
         response = self._process_event(event, deadline, self._runtime)
         # What @metrics.log_metrics does at the end of every invocation of lambda_handler.
         self._metrics.flush_metrics()

@@ -1,4 +1,4 @@
-"""Command line of the local stack: send, poll, demo."""
+"""Command line of the local stack: send, poll, demo, keycloak, schema."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from pathlib import Path
 from rich.console import Console
 
 from registrar_local.demo import DemoOptions, run_demo
-from registrar_local.redrive import RedriveFilter, redrive
+from registrar_local.keycloak_command import cmd_keycloak
 from registrar_local.samples import read_json_lines
+from registrar_local.schema import SCHEMA_PATH, deployment_schema, policy_from_environment, registration_schema, render
 from registrar_local.sqs_client import sqs_client
 from registrar_local.stack import ConsumerRun, queue_depth, run_consumers, send_bodies, wait_until_drained
 from registrar_local.stack_settings import read_stack_settings
@@ -76,16 +77,6 @@ def cmd_poll(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_redrive(args: argparse.Namespace) -> int:
-    only = RedriveFilter(outcome=args.outcome, reason_contains=args.reason_contains)
-    report = redrive(sqs_client(args.endpoint_url, args.region), args.dlq_url, args.queue_url, only)
-    if report.method == "StartMessageMoveTask":
-        console.print(f"StartMessageMoveTask started: about {report.moved} messages are moving back")
-    else:
-        console.print(f"moved {report.moved}, left in the DLQ {report.left}, failed {report.failed}")
-    return 1 if report.failed else 0
-
-
 def cmd_demo(args: argparse.Namespace) -> int:
     options = DemoOptions(
         count=args.count,
@@ -96,6 +87,28 @@ def cmd_demo(args: argparse.Namespace) -> int:
         log_dir=Path(args.log_dir) if args.log_dir else None,
     )
     return run_demo(options, console).exit_code
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    import os  # noqa: PLC0415
+
+    schema = registration_schema()
+    if args.deployment:
+        sys.stdout.write(render(deployment_schema(policy_from_environment(os.environ), schema)))
+        return 0
+    text = render(schema)
+    output = Path(args.output)
+    if args.check:
+        current = output.read_text(encoding="utf-8") if output.exists() else ""
+        if current != text:
+            console.print(f"[red]{output} does not match the model; run: python -m registrar_local schema[/]")
+            return 1
+        console.print(f"{output} matches the model")
+        return 0
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text, encoding="utf-8")
+    console.print(f"wrote {output}")
+    return 0
 
 
 def parser() -> argparse.ArgumentParser:
@@ -125,17 +138,6 @@ def parser() -> argparse.ArgumentParser:
     poll.add_argument("--log-file", default="function.log", help="where the function's log lines go")
     poll.set_defaults(func=cmd_poll)
 
-    back = commands.add_parser(
-        "redrive", help="move dead letters back to the source queue, optionally only those with a given reason"
-    )
-    back.add_argument("--dlq-url", required=True)
-    back.add_argument("--queue-url", required=True, help="the source queue the letters go back to")
-    back.add_argument("--endpoint-url", help="SQS endpoint (the local server's URL); omit for real SQS")
-    back.add_argument("--region")
-    back.add_argument("--outcome", choices=["conflict", "invalid"], help="only letters with this outcome")
-    back.add_argument("--reason-contains", help="only letters whose reason contains this text")
-    back.set_defaults(func=cmd_redrive)
-
     demo = commands.add_parser("demo", help="start Keycloak and SQS here, register events/ plus --count users, report")
     demo.add_argument("--count", type=int, default=100, help="generated registrations to add (default 100)")
     demo.add_argument(
@@ -150,6 +152,31 @@ def parser() -> argparse.ArgumentParser:
         "--log-dir", help="where the logs and the dashboard picture go (default: logs/ in the local stack's cache)"
     )
     demo.set_defaults(func=cmd_demo)
+
+    keycloak = commands.add_parser(
+        "keycloak",
+        help="the local Keycloak with the project's realm, in the foreground, for sam local invoke",
+    )
+    keycloak.add_argument("--port", type=int, default=8080, help="HTTP port (default 8080, what events/env.json names)")
+    keycloak.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1; 0.0.0.0 when Docker on Linux must reach it)",
+    )
+    keycloak.add_argument("--env-file", help="also write the printed --env-vars file here")
+    keycloak.set_defaults(func=cmd_keycloak)
+
+    schema = commands.add_parser("schema", help="write the registration message's JSON Schema from the model")
+    schema.add_argument("--output", default=str(SCHEMA_PATH), help=f"where to write it (default {SCHEMA_PATH.name})")
+    schema.add_argument(
+        "--check", action="store_true", help="only compare: exit 1 when the file differs from the model"
+    )
+    schema.add_argument(
+        "--deployment",
+        action="store_true",
+        help="print the schema narrowed to the allowlists in this environment (ALLOWED_GROUPS, ...)",
+    )
+    schema.set_defaults(func=cmd_schema)
     return root
 
 

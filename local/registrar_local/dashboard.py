@@ -2,9 +2,10 @@
 
 The widgets and their metrics come from the template's DashboardBody. A metric is drawn from
 what the run saw: the EMF metrics the function printed, the queue and DLQ depth sampled during
-the run, and the invocations the pollers made (Lambda's Invocations, Errors, Duration and
-ConcurrentExecutions). What only AWS has (throttles, the age of the oldest message, alarms,
-Logs Insights) is named as AWS-only, never drawn as an empty line.
+the run, and the invocations the pollers made (Lambda's Invocations, Errors, Duration,
+ConcurrentExecutions, and the event source mapping's event counts). What only AWS has
+(throttles, the age of the oldest message, alarms, Logs Insights) is named as AWS-only, never
+drawn as an empty line.
 """
 
 from __future__ import annotations
@@ -78,6 +79,8 @@ def dashboard_widgets(template_path: Path = TEMPLATE) -> list[Widget]:
         if resource["Type"] == "AWS::CloudWatch::Dashboard"
     ]
     text = body["Fn::Sub"] if isinstance(body, dict) else body
+    if isinstance(text, list):  # the long form: [text, {name: value}]
+        text = text[0]
 
     def substitute(match: re.Match[str]) -> str:
         name = match.group(1)
@@ -189,6 +192,13 @@ _LAMBDA_METRICS: dict[str, Callable[[RunData], list[tuple[float, float]]]] = {
     "Errors": lambda data: [(r.invoked_at, 1.0 if r.error else 0.0) for r in data.invocations],
     "Duration": lambda data: [(r.invoked_at, r.duration_ms) for r in data.invocations],
     "ConcurrentExecutions": _concurrency_events,
+    # The event source mapping's own counts (MetricsConfig EventCount), as the pollers saw them.
+    "PolledEventCount": lambda data: [(r.invoked_at, float(r.received)) for r in data.invocations],
+    "InvokedEventCount": lambda data: [(r.invoked_at, float(r.received)) for r in data.invocations],
+    "FailedInvokeEventCount": lambda data: [
+        (r.invoked_at, float(r.received if r.error else 0)) for r in data.invocations
+    ],
+    "DeletedEventCount": lambda data: [(r.invoked_at, float(r.deleted)) for r in data.invocations],
 }
 
 

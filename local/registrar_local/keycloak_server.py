@@ -84,14 +84,34 @@ class KeycloakServer:
 
     http_port: int = field(default_factory=free_port)
     management_port: int = field(default_factory=free_port)
+    http_host: str = "127.0.0.1"  # 0.0.0.0 lets a Docker container (sam local invoke on Linux) reach it
     log_path: Path | None = None
     database_dir: Path | None = None
     process: subprocess.Popen[bytes] | None = None
     _temporary_database: bool = False
+    https_certificate: tuple[Path, Path] | None = None
+    """(certificate PEM, private key PEM): also serve HTTPS, on `https_port`, with them."""
+    https_port: int = field(default_factory=free_port)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def https_url(self) -> str:
+        return f"https://127.0.0.1:{self.https_port}"
+
+    def _https_options(self) -> list[str]:
+        if self.https_certificate is None:
+            return []
+        certificate, key = self.https_certificate
+        return [
+            f"--https-port={self.https_port}",
+            f"--https-certificate-file={certificate}",
+            f"--https-certificate-key-file={key}",
+            # The management interface would inherit HTTPS; wait_ready polls it over plain HTTP (loopback).
+            "--http-management-scheme=http",
+        ]
 
     def start(self, timeout: float = 240.0) -> KeycloakServer:
         home = install()
@@ -117,11 +137,12 @@ class KeycloakServer:
                     "start-dev",
                     *database,
                     "--import-realm",
-                    "--http-host=127.0.0.1",
+                    f"--http-host={self.http_host}",
                     f"--http-port={self.http_port}",
                     f"--http-management-port={self.management_port}",
                     "--health-enabled=true",
                     "--metrics-enabled=true",
+                    *self._https_options(),
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -134,6 +134,8 @@ def summary_table(run: ConsumerRun, figures: RunFigures, title: str = "sqs-keycl
         ("duplicate in batch (extra copies)", str(run.metrics.duplicates_in_batch())),
         ("conflict", count(CONFLICT)),
         ("invalid", count(INVALID)),
+        ("unknown group", count(MetricName.UNKNOWN_GROUP)),
+        ("retries exhausted", count(MetricName.RETRIES_EXHAUSTED)),
         ("retried (retryable + deferred)", str(int(totals.get(RETRYABLE, 0) + totals.get(DEFERRED, 0)))),
         ("in the DLQ", maybe(figures.in_dlq)),
         ("left in the queue", maybe(figures.left)),

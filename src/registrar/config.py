@@ -8,13 +8,20 @@ batch, so the messages stay on the queue until the deployment is fixed.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, model_validator
+
+from registrar.domain.backoff import RetryLimits, VisibilityBackoff
+from registrar.domain.deadline import TimeBudget
+from registrar.domain.registration import RegistrationPolicy
+
+_POLICY = "policy."
 
 # One table of environment variable -> setting, so template.yaml, events/env.json and the
-# local stack can be checked against it.
+# local stack can be checked against it. "policy.x" is field x of the nested RegistrationPolicy.
 ENVIRONMENT_VARIABLES: dict[str, str] = {
     "KEYCLOAK_URL": "keycloak_url",
     "KEYCLOAK_REALM": "realm",
@@ -22,25 +29,33 @@ ENVIRONMENT_VARIABLES: dict[str, str] = {
     "KEYCLOAK_CLIENT_SECRET_ARN": "client_secret_arn",
     "KEYCLOAK_CLIENT_SECRET": "client_secret",
     "KEYCLOAK_VERIFY_TLS": "verify_tls",
+    "KEYCLOAK_CA_BUNDLE": "ca_bundle",
     "KEYCLOAK_TIMEOUT_SECONDS": "request_timeout_seconds",
     "REGISTRAR_ENVIRONMENT": "environment",
     "MAX_WORKERS": "max_workers",
     "DEADLINE_MARGIN_MS": "deadline_margin_ms",
     "DLQ_URL": "dlq_url",
-    "ALLOWED_GROUPS": "allowed_groups",
-    "ALLOWED_ATTRIBUTES": "allowed_attributes",
-    "ALLOWED_REQUIRED_ACTIONS": "allowed_required_actions",
-    "ALLOW_PASSWORDS": "allow_passwords",
-    "REGISTRATION_ID_ATTRIBUTE": "registration_id_attribute",
+    "ALLOWED_GROUPS": "policy.allowed_groups",
+    "ALLOWED_ATTRIBUTES": "policy.allowed_attributes",
+    "ALLOWED_REQUIRED_ACTIONS": "policy.allowed_required_actions",
+    "ALLOW_PASSWORDS": "policy.allow_passwords",
+    "REGISTRATION_ID_ATTRIBUTE": "policy.registration_id_attribute",
     "SECRET_MAX_AGE_SECONDS": "secret_max_age_seconds",
+    "GROUP_CACHE_SECONDS": "group_cache_seconds",
     "RETRY_MAX_ATTEMPTS": "retry_max_attempts",
     "CIRCUIT_FAILURE_THRESHOLD": "circuit_failure_threshold",
     "CIRCUIT_COOLDOWN_SECONDS": "circuit_cooldown_seconds",
     "VISIBILITY_BACKOFF_BASE_SECONDS": "visibility_backoff_base_seconds",
     "VISIBILITY_BACKOFF_MAX_SECONDS": "visibility_backoff_max_seconds",
+    "RETRY_WINDOW_SECONDS": "retry_window_seconds",
+    "MAX_RECEIVE_COUNT": "max_receive_count",
+    "QUEUE_RETENTION_SECONDS": "queue_retention_seconds",
 }
 
+SECRET_ARN = re.compile(r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+")
+
 PositiveSeconds = Annotated[float, Field(gt=0, le=900)]
+SQS_MAX_RETENTION_SECONDS = 1_209_600
 
 
 class ConfigurationError(RuntimeError):
@@ -58,29 +73,27 @@ class Settings(BaseModel):
     client_secret_arn: str | None = None
     client_secret: str | None = Field(default=None, repr=False)
     verify_tls: bool = True
+    ca_bundle: str | None = Field(default=None, max_length=2048)
+    """PEM bundle of the CA(s) Keycloak's certificate is checked against: a file shipped with the
+    function, or the ARN of a Secrets Manager secret holding the PEM text. None: the public CAs."""
     environment: str = "production"
     request_timeout_seconds: PositiveSeconds = 5.0
     max_workers: int = Field(default=10, ge=1, le=64)
     deadline_margin_ms: int = Field(default=3000, ge=0)
     dlq_url: str | None = None
-    allowed_groups: frozenset[str] = frozenset()
-    allowed_attributes: frozenset[str] = frozenset()
-    allowed_required_actions: frozenset[str] = frozenset()
-    allow_passwords: bool = False
-    registration_id_attribute: str = "registrationId"
+    policy: RegistrationPolicy = RegistrationPolicy()
     secret_max_age_seconds: int = Field(default=300, ge=0)
+    group_cache_seconds: float = Field(default=300.0, ge=0)
     retry_max_attempts: int = Field(default=3, ge=1, le=10)
     circuit_failure_threshold: int = Field(default=5, ge=1)
     circuit_cooldown_seconds: float = Field(default=30.0, ge=0)
     visibility_backoff_base_seconds: float = Field(default=30.0, ge=0)
     visibility_backoff_max_seconds: float = Field(default=900.0, ge=0, le=43200)
-
-    @field_validator("allowed_groups", "allowed_attributes", "allowed_required_actions", mode="before")
-    @classmethod
-    def _split_list(cls, value: object) -> object:
-        if isinstance(value, str):
-            return frozenset(item.strip() for item in value.split(",") if item.strip())
-        return value
+    retry_window_seconds: float = Field(default=21600.0, gt=0, le=SQS_MAX_RETENTION_SECONDS)
+    """How long after it was sent a still-failing message keeps being retried before its DLQ copy."""
+    max_receive_count: int | None = Field(default=None, ge=1)
+    """The source queue's maxReceiveCount: the last receive sends the copy, with its reason."""
+    queue_retention_seconds: int | None = Field(default=None, ge=60, le=SQS_MAX_RETENTION_SECONDS)
 
     @model_validator(mode="after")
     def _check_consistency(self) -> Settings:
@@ -88,25 +101,70 @@ class Settings(BaseModel):
             raise ValueError("set KEYCLOAK_CLIENT_SECRET_ARN (Secrets Manager) or KEYCLOAK_CLIENT_SECRET")
         if not self.verify_tls and self.environment != "development":
             raise ValueError("KEYCLOAK_VERIFY_TLS=false is only accepted with REGISTRAR_ENVIRONMENT=development")
+        if self.ca_bundle is not None:
+            if not self.verify_tls:
+                raise ValueError("KEYCLOAK_CA_BUNDLE and KEYCLOAK_VERIFY_TLS=false contradict each other: set one")
+            if self.ca_bundle.startswith("arn:") and not SECRET_ARN.fullmatch(self.ca_bundle):
+                raise ValueError("KEYCLOAK_CA_BUNDLE: an ARN must be a Secrets Manager secret's (or give a file path)")
+        if (
+            self.queue_retention_seconds is not None
+            and self.retry_window_seconds + self.visibility_backoff_max_seconds > self.queue_retention_seconds
+        ):
+            # The queue would delete a message still being retried: lost without a DLQ copy.
+            raise ValueError(
+                "RETRY_WINDOW_SECONDS plus VISIBILITY_BACKOFF_MAX_SECONDS must not exceed QUEUE_RETENTION_SECONDS"
+            )
         return self
+
+    @property
+    def time_budget(self) -> TimeBudget:
+        return TimeBudget(margin_ms=self.deadline_margin_ms)
+
+    @property
+    def backoff(self) -> VisibilityBackoff:
+        return VisibilityBackoff(
+            base_seconds=self.visibility_backoff_base_seconds, max_seconds=self.visibility_backoff_max_seconds
+        )
+
+    @property
+    def retry_limits(self) -> RetryLimits:
+        return RetryLimits(retry_window_seconds=self.retry_window_seconds, max_receive_count=self.max_receive_count)
+
+    def receives_cut_window_short(self) -> bool:
+        """Whether maxReceiveCount can be reached, by backoff alone, before the retry window ends."""
+        if self.max_receive_count is None:
+            return False
+        return self.backoff.shortest_span(self.max_receive_count) < self.retry_window_seconds
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
         environ = os.environ if environ is None else environ
-        values = {field: environ[name] for name, field in ENVIRONMENT_VARIABLES.items() if environ.get(name, "") != ""}
+        values: dict[str, Any] = {}
+        for name, field in ENVIRONMENT_VARIABLES.items():
+            if environ.get(name, "") == "":
+                continue
+            if field.startswith(_POLICY):
+                values.setdefault("policy", {})[field.removeprefix(_POLICY)] = environ[name]
+            else:
+                values[field] = environ[name]
         try:
             return cls.model_validate(values)
         except ValidationError as error:
             # Only names and messages: a value (a secret, say) must not reach the log.
             problems = "; ".join(
-                f"{_variable_for(str(issue['loc'][0]) if issue['loc'] else '')}: {issue['msg']}"
+                f"{_variable_for(issue['loc'])}: {issue['msg']}"
                 for issue in error.errors(include_input=False, include_url=False)
             )
             raise ConfigurationError(f"invalid configuration: {problems}") from None
 
 
-def _variable_for(field: str) -> str:
+def _variable_for(location: tuple[int | str, ...]) -> str:
+    """The environment variable behind a validation error's location."""
+    if not location:
+        return "settings"
+    nested = location[0] == "policy" and len(location) > 1
+    field = f"{_POLICY}{location[1]}" if nested else str(location[0])
     for name, candidate in ENVIRONMENT_VARIABLES.items():
         if candidate == field:
             return name
-    return field or "settings"
+    return field

@@ -6,9 +6,10 @@ import json
 
 import pytest
 
-from registrar.deadline import Deadline
-from registrar.handler import process_event
-from tests.unit.conftest import body, drain, sqs_event
+from registrar.domain.deadline import Deadline
+from registrar.processor import process_event
+from tests.kit.aws import drain
+from tests.kit.events import body, sqs_event
 
 pytestmark = pytest.mark.keycloak
 
@@ -111,3 +112,31 @@ def test_a_cold_batch_of_ten_makes_exactly_one_token_request(make_runtime, admin
     response = process_event(sqs_event(*new_users(tag)), Deadline.after(30, 2000), make_runtime())
     assert failures(response) == []
     assert client_logins() - before == 1
+
+
+def test_an_allowlisted_group_the_realm_lacks_is_dead_lettered_without_a_create_and_others_go_on(
+    make_runtime, admin, tag, sqs, dlq_url, function_logs
+):
+    runtime = make_runtime(ALLOWED_GROUPS="/customers,/not-in-this-realm")
+    event = sqs_event(
+        body(email=f"{tag}-lost@example.com", groups=["/not-in-this-realm"]),
+        body(email=f"{tag}-fine@example.com", groups=["/customers"]),
+    )
+    response = process_event(event, Deadline.after(30, 2000), runtime)
+
+    assert failures(response) == []
+    (letter,) = drain(sqs, dlq_url)
+    attributes = {name: value["StringValue"] for name, value in letter["MessageAttributes"].items()}
+    assert attributes["outcome"] == "unknown_group"
+    assert "/not-in-this-realm" in attributes["reason"]
+    assert [user["email"] for user in admin.get_users({"search": tag})] == [f"{tag}-fine@example.com"]
+    warned = [line for line in function_logs.warnings() if line.get("group") == "/not-in-this-realm"]
+    assert len(warned) == 1
+
+
+def test_a_required_action_written_in_another_case_reaches_the_user(make_runtime, admin, tag):
+    runtime = make_runtime(ALLOWED_REQUIRED_ACTIONS="verify_email")
+    event = sqs_event(body(email=f"{tag}@example.com", requiredActions=["verify_email"]))
+    assert failures(process_event(event, Deadline.after(30, 2000), runtime)) == []
+    (user,) = admin.get_users({"search": tag, "briefRepresentation": False})
+    assert user["requiredActions"] == ["VERIFY_EMAIL"]

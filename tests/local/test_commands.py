@@ -32,7 +32,7 @@ def cli(*args: str, env: dict[str, str] | None = None, **kwargs) -> subprocess.P
 
 
 def test_help_is_there_for_every_command():
-    for command in ("send", "poll", "demo", "redrive"):
+    for command in ("send", "poll", "demo"):
         out = subprocess.run(
             [sys.executable, "-m", "registrar_local", command, "--help"], capture_output=True, text=True, check=True
         ).stdout

@@ -12,9 +12,9 @@ from dataclasses import replace
 import pytest
 
 from registrar_local.elasticmq_server import ElasticMqServer
-from registrar_local.redrive import RedriveFilter, redrive
 from registrar_local.stack import Enqueuer, create_queues, queue_depth, send_bodies
 from registrar_local.stack_settings import read_stack_settings
+from registrar_ops.redrive import RedriveFilter, redrive
 
 
 @pytest.fixture(scope="module")

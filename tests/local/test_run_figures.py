@@ -34,7 +34,9 @@ def emf_line(**values: float) -> str:
 
 def test_counts_are_summed_and_latencies_kept_one_by_one():
     line = emf_line(RegistrationsCreated=9, KeycloakLatency=12.5)
-    counts, samples = emf_metrics(line)
+    parsed = emf_metrics(line)
+    assert parsed is not None
+    counts, samples = parsed
     assert counts == {"RegistrationsCreated": 9.0}
     assert samples == {"KeycloakLatency": [12.5]}
     assert emf_metrics('{"message": "not EMF"}') is None

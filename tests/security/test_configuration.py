@@ -9,8 +9,8 @@ from pydantic import ValidationError
 
 from registrar.config import ConfigurationError, Settings
 from registrar.runtime import build_runtime
-from tests.conftest import LogCapture
-from tests.security.conftest import exception_texts
+from tests.kit.logs import LogCapture
+from tests.kit.secrecy import exception_texts
 
 SECRET = "s3cr3t-Value-That-Must-Not-Leak"
 

@@ -17,19 +17,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from registrar.deadline import Deadline
-from registrar.handler import process_event
-from registrar.messages import InvalidMessage, RegistrationPolicy, parse_body
+from registrar.domain.deadline import Deadline
+from registrar.domain.registration import InvalidMessage, RegistrationPolicy, parse_body
+from registrar.processor import process_event
 from registrar_local.poller import synthetic_record
-from tests.security.conftest import (
-    IndexedDirectory,
-    Letter,
-    dead_letters,
-    failures,
-    memory_runtime,
-    new_queue,
-    sqs_can_carry,
-)
+from tests.kit.aws import Letter, dead_letters, new_queue, sqs_can_carry
+from tests.kit.directory import MemoryDirectory
+from tests.kit.events import failures
+from tests.kit.runtime import UNIT_SETTINGS, memory_runtime
 
 _SQS_FORBIDDEN = [chr(c) for c in [*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0xFFFE, 0xFFFF]]
 
@@ -252,7 +247,7 @@ def delivered(event: Any) -> dict[str, str]:
 
 
 def assert_every_record_accounted_for(
-    event: Any, response: Any, letters: list[Letter], directory: IndexedDirectory, policy: RegistrationPolicy
+    event: Any, response: Any, letters: list[Letter], directory: MemoryDirectory, policy: RegistrationPolicy
 ) -> None:
     bodies = delivered(event)
     assert isinstance(response, dict)
@@ -281,27 +276,27 @@ def assert_every_record_accounted_for(
         assert directory.holds(registration.login, registration.email), f"{message_id} acknowledged but no user"
 
 
-def run(event: Any, directory: IndexedDirectory, sqs: Any, dlq_url: str) -> tuple[Any, list[Letter]]:
-    runtime = memory_runtime(directory, dlq_url)
+def run(event: Any, directory: MemoryDirectory, sqs: Any, dlq_url: str) -> tuple[Any, list[Letter]]:
+    runtime = memory_runtime(directory, sqs, dlq_url, circuit_failure_threshold=1_000_000)
     response = process_event(event, Deadline.after(300), runtime)
     return response, dead_letters(sqs, dlq_url)
 
 
-POLICY = memory_runtime(IndexedDirectory(), "unused").policy
+POLICY = RegistrationPolicy.model_validate(UNIT_SETTINGS["policy"])
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(case=hostile_event())
 def test_any_event_is_answered_and_every_record_accounted_for(case: tuple[Any, list[str]], sqs: Any) -> None:
     event, goods = case
-    directory = IndexedDirectory()
+    directory = MemoryDirectory()
     dlq_url = new_queue(sqs)
-    runtime = memory_runtime(directory, dlq_url)
+    runtime = memory_runtime(directory, sqs, dlq_url, circuit_failure_threshold=1_000_000)
 
     response = process_event(event, Deadline.after(300), runtime)
 
     letters = dead_letters(sqs, dlq_url)
-    assert_every_record_accounted_for(event, response, letters, directory, runtime.policy)
+    assert_every_record_accounted_for(event, response, letters, directory, runtime.settings.policy)
     for good in goods:
         email = json.loads(good)["email"]
         assert directory.holds(email, email), f"a good record next to hostile ones was not created: {email}"
@@ -321,7 +316,7 @@ def test_any_event_is_answered_and_every_record_accounted_for(case: tuple[Any, l
 )
 def test_an_integer_too_long_for_python_is_invalid_not_a_crash(body: str, sqs: Any, dlq_url: str) -> None:
     # Python refuses to convert integers of more than 4300 digits (a ValueError, not a JSONDecodeError).
-    directory = IndexedDirectory()
+    directory = MemoryDirectory()
     event = _event(body, good_body())
     response, letters = run(event, directory, sqs, dlq_url)
 
@@ -343,7 +338,7 @@ def test_an_integer_too_long_for_python_is_invalid_not_a_crash(body: str, sqs: A
     ids=["lone-surrogate", "u-ffff", "nul"],
 )
 def test_a_redacted_copy_stays_sendable(body: str, sqs: Any, dlq_url: str) -> None:
-    directory = IndexedDirectory()
+    directory = MemoryDirectory()
     event = _event(body)
     response, letters = run(event, directory, sqs, dlq_url)
 
@@ -360,7 +355,7 @@ def test_a_redacted_copy_stays_sendable(body: str, sqs: Any, dlq_url: str) -> No
 )
 def test_a_username_with_invisible_characters_is_refused(username: str, sqs: Any, dlq_url: str) -> None:
     # Keycloak 26 accepts these, and "admin\u200b" then looks like "admin" in every console and log.
-    directory = IndexedDirectory()
+    directory = MemoryDirectory()
     event = _event(json.dumps({"email": "look@example.com", "username": username}))
     response, letters = run(event, directory, sqs, dlq_url)
 
@@ -388,7 +383,7 @@ def test_a_batch_of_ten_thousand_records_is_answered_record_by_record(sqs: Any, 
         for i, kind in enumerate(kinds)
     ]
     event = _event(*bodies)
-    directory = IndexedDirectory()
+    directory = MemoryDirectory()
 
     response, letters = run(event, directory, sqs, dlq_url)
 
@@ -403,7 +398,7 @@ def test_a_batch_of_ten_thousand_records_is_answered_record_by_record(sqs: Any, 
 def test_a_body_over_256_kib_is_refused_and_its_neighbours_created(size: int, sqs: Any, dlq_url: str) -> None:
     big = json.dumps({"email": "big@example.com", "firstName": "x" * size})
     event = _event(big, good_body())
-    directory = IndexedDirectory()
+    directory = MemoryDirectory()
 
     response, letters = run(event, directory, sqs, dlq_url)
 
@@ -415,7 +410,7 @@ def test_a_body_over_256_kib_is_refused_and_its_neighbours_created(size: int, sq
 
 def test_ten_large_poison_bodies_all_reach_the_dlq(sqs: Any, dlq_url: str) -> None:
     bodies = [json.dumps({"email": f"large-{i}@example.com", "emial": "typo", "pad": "x" * 200_000}) for i in range(10)]
-    response, letters = run(_event(*bodies), IndexedDirectory(), sqs, dlq_url)
+    response, letters = run(_event(*bodies), MemoryDirectory(), sqs, dlq_url)
     assert failures(response) == []
     assert len(letters) == 10
 
@@ -423,7 +418,7 @@ def test_ten_large_poison_bodies_all_reach_the_dlq(sqs: Any, dlq_url: str) -> No
 def test_a_very_high_receive_count_does_not_fail_the_batch(sqs: Any, dlq_url: str) -> None:
     event = _event(json.dumps({"email": "r@example.com", "username": "retry-forever"}), good_body())
     event["Records"][0]["attributes"]["ApproximateReceiveCount"] = "1025"
-    directory = IndexedDirectory()
+    directory = MemoryDirectory()
     response, _ = run(event, directory, sqs, dlq_url)
     assert failures(response) == ["m-0"]
 

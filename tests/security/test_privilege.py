@@ -14,12 +14,13 @@ from typing import Any
 import pytest
 from keycloak import KeycloakAdmin
 
-from registrar.deadline import Deadline
-from registrar.handler import process_event
+from registrar.domain.deadline import Deadline
+from registrar.processor import process_event
 from registrar.runtime import Runtime
 from registrar_local.keycloak_server import CLIENT_ID, GROUPS
 from registrar_local.poller import synthetic_record
-from tests.security.conftest import dead_letters, failures
+from tests.kit.aws import dead_letters
+from tests.kit.events import failures
 
 pytestmark = pytest.mark.keycloak
 

@@ -8,26 +8,23 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
 import pytest
 from aws_lambda_powertools.utilities.parameters.secrets import SecretsProvider
-from keycloak import KeycloakAdmin, KeycloakOpenIDConnection
+from keycloak import KeycloakAdmin
+from keycloak.connection import ConnectionManager
 
-from registrar.deadline import Deadline
-from registrar.handler import process_event
+from registrar.domain.deadline import Deadline
+from registrar.processor import process_event
 from registrar.runtime import Runtime
 from registrar_local.poller import synthetic_event
-from tests.conftest import LogCapture
-from tests.security.conftest import (
-    REGION,
-    REGISTRAR_ROLES,
-    ServiceClient,
-    client_events,
-    dead_letters,
-    failures,
-)
+from tests.kit.aws import REGION, dead_letters
+from tests.kit.events import failures
+from tests.kit.keycloak import REGISTRAR_ROLES, ServiceClient, client_events
+from tests.kit.logs import LogCapture
 
 pytestmark = pytest.mark.keycloak
 
@@ -54,13 +51,13 @@ class SecretReads:
         monkeypatch.setattr(SecretsProvider, "get", counting_get_value)
 
 
-def token_connection(runtime: Runtime) -> KeycloakOpenIDConnection:
+def token_connection(runtime: Runtime) -> Any:
     """The python-keycloak connection whose token the runtime shares between its workers."""
-    pending: list[Any] = [runtime.directory]
+    pending: list[Any] = [runtime.registrar]
     seen: set[int] = set()
     while pending:
         item = pending.pop()
-        if isinstance(item, KeycloakOpenIDConnection):
+        if isinstance(item, ConnectionManager) and hasattr(item, "ensure_token"):
             return item
         if id(item) in seen or not hasattr(item, "__dict__"):
             continue
@@ -72,7 +69,7 @@ def token_connection(runtime: Runtime) -> KeycloakOpenIDConnection:
 def expire_token(runtime: Runtime) -> None:
     connection = token_connection(runtime)
     assert connection.token is not None
-    connection.token = {**connection.token, "expires_in": 0}  # python-keycloak's own expiry bookkeeping
+    connection.expires_at = datetime.now(tz=UTC)  # the adapter's expiry bookkeeping: due now
 
 
 def _event(tag: str, batch: str) -> dict[str, Any]:

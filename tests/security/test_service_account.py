@@ -9,13 +9,15 @@ from typing import Any
 import pytest
 from keycloak import KeycloakAdmin
 
-from registrar.deadline import Deadline
-from registrar.handler import process_event
+from registrar.domain.deadline import Deadline
+from registrar.processor import process_event
 from registrar.runtime import Runtime
 from registrar_local.keycloak_server import CLIENT_ID
 from registrar_local.poller import synthetic_event
-from tests.conftest import LogCapture
-from tests.security.conftest import REGISTRAR_ROLES, ServiceClient, dead_letters, failures
+from tests.kit.aws import dead_letters
+from tests.kit.events import failures
+from tests.kit.keycloak import REGISTRAR_ROLES, ServiceClient
+from tests.kit.logs import LogCapture
 
 pytestmark = pytest.mark.keycloak
 
@@ -76,8 +78,9 @@ def test_without_user_management_roles_a_warning_names_the_cause(
 
     process_event(_event(tag, 3), Deadline.after(30, 2000), runtime)
 
-    alerts = [line for line in function_logs.lines() if line["level"] in {"WARNING", "ERROR"}]
-    assert any("403" in json.dumps(line) for line in alerts), alerts
+    refused = [line for line in function_logs.warnings() if "refused the function's service account" in line["message"]]
+    assert [line["http_status"] for line in refused] == [[403]]
+    assert "manage-users" in refused[0]["message"]
 
 
 def test_a_client_with_the_same_roles_as_the_registrar_creates_users(

@@ -14,7 +14,7 @@ import pytest
 from moto import mock_aws
 
 from registrar.observability import MetricName
-from tests.template.conftest import FAKE_AWS, REGION, translate, unpacked_size
+from tests.template.conftest import FAKE_AWS, REGION, evaluate, parameter_values, translate, unpacked_size
 
 # Left to the Lambda runtime, which has them.
 RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer")
@@ -66,7 +66,22 @@ def aws():
             yield boto3.session.Session(region_name=REGION)
 
 
-def deploy(session: boto3.session.Session, code: bytes, template: dict[str, Any]) -> list[str]:
+def for_moto(template: dict[str, Any], parameters: dict[str, str]) -> dict[str, Any]:
+    """The translated template with two workarounds for moto's CloudFormation, which CloudFormation does not need."""
+    # moto turns a Number parameter into an int, and its Fn::FindInMap then looks up the key 60
+    # where CloudFormation (whose Ref always yields a string) looks up "60". Typed String here,
+    # the parameter reaches moto's FindInMap as CloudFormation's would.
+    template["Parameters"]["FunctionTimeout"]["Type"] = "String"
+    # moto keeps an `Fn::If` that yields AWS::NoValue in a list as a null entry, where
+    # CloudFormation drops it: the role's conditional policies are resolved here.
+    role = template["Resources"]["RegistrationFunctionRole"]["Properties"]
+    role["Policies"] = evaluate(role["Policies"], template, parameter_values(template, parameters))
+    return template
+
+
+def deploy(
+    session: boto3.session.Session, code: bytes, template: dict[str, Any], parameters: dict[str, str] = PARAMETERS
+) -> list[str]:
     """Create the stack on moto and wait for it; the resource types moto skipped."""
     s3 = session.client("s3")
     s3.create_bucket(Bucket=CODE_BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
@@ -77,7 +92,7 @@ def deploy(session: boto3.session.Session, code: bytes, template: dict[str, Any]
         cloudformation.create_stack(
             StackName=STACK,
             TemplateBody=json.dumps(template),
-            Parameters=[{"ParameterKey": key, "ParameterValue": value} for key, value in PARAMETERS.items()],
+            Parameters=[{"ParameterKey": key, "ParameterValue": value} for key, value in parameters.items()],
             Capabilities=["CAPABILITY_IAM"],
         )
     cloudformation.get_waiter("stack_create_complete").wait(StackName=STACK, WaiterConfig={"Delay": 1})
@@ -90,11 +105,7 @@ def deploy(session: boto3.session.Session, code: bytes, template: dict[str, Any]
 
 @pytest.mark.filterwarnings("ignore:Tried to parse AWS:UserWarning")
 def test_the_stack_deploys_on_moto_with_the_templates_settings(built_function, aws):
-    template = translate(PARAMETERS, code_uri=f"s3://{CODE_BUCKET}/{CODE_KEY}")
-    # moto turns a Number parameter into an int, and its Fn::FindInMap then looks up the key 60
-    # where CloudFormation (whose Ref always yields a string) looks up "60". Typed String here,
-    # the parameter reaches moto's FindInMap as CloudFormation's would.
-    template["Parameters"]["FunctionTimeout"]["Type"] = "String"
+    template = for_moto(translate(PARAMETERS, code_uri=f"s3://{CODE_BUCKET}/{CODE_KEY}"), PARAMETERS)
 
     skipped = deploy(aws, zipped(built_function), template)
 
@@ -153,7 +164,95 @@ def test_the_stack_deploys_on_moto_with_the_templates_settings(built_function, a
         outputs["RegistrationQueueUrl"].rpartition("/")[2],
         outputs["RegistrationDLQUrl"].rpartition("/")[2],
     }
-    assert {line[3] for line in lines if line[0] == "AWS/Lambda"} == {function_name}
+    assert {line[3] for line in lines if line[0] == "AWS/Lambda" and line[2] == "FunctionName"} == {function_name}
+    # The mapping's own counts are keyed by its UUID, which Ref of the mapping gives the dashboard.
+    assert {line[3] for line in lines if line[2] == "EventSourceMappingUUID"} == {mapping["UUID"]}
     assert {metric.value for metric in MetricName} <= {line[1] for line in lines}
     (log_widget,) = [widget for widget in body["widgets"] if widget["type"] == "log"]
     assert f"SOURCE '{outputs['RegistrationFunctionLogGroupName']}'" in log_widget["properties"]["query"]
+
+
+def private_network(session: boto3.session.Session) -> dict[str, str]:
+    """A VPC with two private subnets and the function's security group, as the stack's parameters."""
+    ec2 = session.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.40.0.0/16")["Vpc"]["VpcId"]
+    ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsSupport={"Value": True})
+    ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.40.{index}.0/24", AvailabilityZone=f"{REGION}{zone}")["Subnet"][
+            "SubnetId"
+        ]
+        for index, zone in enumerate("ab", start=1)
+    ]
+    group = ec2.create_security_group(GroupName="registrar-function", Description="to Keycloak", VpcId=vpc)["GroupId"]
+    return {"VpcId": vpc, "SubnetIds": ",".join(subnets), "SecurityGroupIds": group, "CreateVpcEndpoints": "true"}
+
+
+@pytest.mark.filterwarnings("ignore:Tried to parse AWS:UserWarning")
+def test_the_stack_deploys_into_a_vpc_with_its_endpoints_on_moto(built_function, aws):
+    network = private_network(aws)
+    # The producers' topic and bus exist before the stack, as they would.
+    topic = aws.client("sns").create_topic(Name="user-signups")["TopicArn"]
+    aws.client("events").create_event_bus(Name="signups")
+    producers = {"SourceTopicArn": topic, "SourceEventBusName": "signups", "SourceEventSources": "com.example.signup"}
+    parameters = {**PARAMETERS, **network, **producers}
+    template = for_moto(translate(parameters, code_uri=f"s3://{CODE_BUCKET}/{CODE_KEY}"), parameters)
+
+    skipped = deploy(aws, zipped(built_function), template, parameters)
+
+    assert set(skipped) <= MOTO_SKIPS, set(skipped) - MOTO_SKIPS
+    cloudformation = aws.client("cloudformation")
+    (stack,) = cloudformation.describe_stacks(StackName=STACK)["Stacks"]
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+    physical = {
+        resource["LogicalResourceId"]: resource["PhysicalResourceId"]
+        for resource in cloudformation.list_stack_resources(StackName=STACK)["StackResourceSummaries"]
+    }
+    ec2 = aws.client("ec2")
+
+    configuration = aws.client("lambda").get_function_configuration(FunctionName=physical["RegistrationFunction"])
+    vpc_config = configuration["VpcConfig"]
+    assert sorted(vpc_config["SubnetIds"]) == sorted(network["SubnetIds"].split(","))
+    function_group = physical["RegistrationFunctionSecurityGroup"]
+    assert set(vpc_config["SecurityGroupIds"]) == {network["SecurityGroupIds"], function_group}
+
+    endpoints = ec2.describe_vpc_endpoints(Filters=[{"Name": "vpc-id", "Values": [network["VpcId"]]}])["VpcEndpoints"]
+    by_service = {endpoint["ServiceName"]: endpoint for endpoint in endpoints}
+    assert set(by_service) == {f"com.amazonaws.{REGION}.sqs", f"com.amazonaws.{REGION}.secretsmanager"}
+    endpoint_groups = set()
+    for endpoint in by_service.values():
+        assert endpoint["VpcEndpointType"] == "Interface"
+        assert endpoint["PrivateDnsEnabled"] is True
+        assert sorted(endpoint["SubnetIds"]) == sorted(network["SubnetIds"].split(","))
+        ((group,),) = [[group["GroupId"] for group in endpoint["Groups"]]]
+        endpoint_groups.add(group)
+    assert len(endpoint_groups) == 2
+
+    (rules,) = [ec2.describe_security_groups(GroupIds=sorted(endpoint_groups))["SecurityGroups"]]
+    for group in rules:
+        assert group["VpcId"] == network["VpcId"]
+        assert [
+            (
+                rule["IpProtocol"],
+                rule["FromPort"],
+                rule["ToPort"],
+                [pair["GroupId"] for pair in rule["UserIdGroupPairs"]],
+            )
+            for rule in group["IpPermissions"]
+        ] == [("tcp", 443, 443, [function_group])]
+        assert all(not rule["IpRanges"] for rule in group["IpPermissions"])
+
+    outputs = {output["OutputKey"]: output["OutputValue"] for output in stack["Outputs"]}
+    policy_arn = outputs["RegistrationProducerPolicyArn"]
+    version = aws.client("iam").get_policy(PolicyArn=policy_arn)["Policy"]["DefaultVersionId"]
+    document = aws.client("iam").get_policy_version(PolicyArn=policy_arn, VersionId=version)["PolicyVersion"][
+        "Document"
+    ]
+    document = json.loads(document) if isinstance(document, str) else document
+    assert document["Statement"] == [
+        {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": outputs["RegistrationQueueArn"]}
+    ]
+    (rule,) = aws.client("events").list_rules(EventBusName="signups")["Rules"]
+    assert json.loads(rule["EventPattern"]) == {"source": ["com.example.signup"]}
+    (target,) = aws.client("events").list_targets_by_rule(Rule=rule["Name"], EventBusName="signups")["Targets"]
+    assert target["Arn"] == outputs["RegistrationQueueArn"]

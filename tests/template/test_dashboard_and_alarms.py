@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from registrar.observability import METRICS_NAMESPACE, SERVICE_NAME, MetricName
-from tests.template.conftest import resources_of_type
+from tests.template.conftest import REPO, resources_of_type
 
 PLACEHOLDER = re.compile(r"\$\{([^}!]+)\}")
 PSEUDO_PARAMETERS = {"AWS::Region", "AWS::AccountId", "AWS::Partition", "AWS::StackName", "AWS::URLSuffix"}
@@ -49,7 +49,9 @@ def dashboard_metrics(body: dict[str, Any]) -> list[tuple[str, str, tuple[tuple[
 
 def raw_dimension_values(template: dict[str, Any]) -> set[str]:
     """The unsubstituted dimension values of the dashboard (${RegistrationQueue.QueueName} and so on)."""
-    return set(re.findall(r'"(?:QueueName|FunctionName)", "([^"]+)"', dashboard_source(template)))
+    return set(
+        re.findall(r'"(?:QueueName|FunctionName|EventSourceMappingUUID)", "([^"]+)"', dashboard_source(template))
+    )
 
 
 def alarms(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -107,11 +109,49 @@ def test_the_dashboard_shows_the_queues_and_the_function(translated):
         "${RegistrationQueue.QueueName}",
         "${RegistrationDLQ.QueueName}",
         "${RegistrationFunction}",
+        "${RegistrationFunctionRegistrations}",
     }
     depth_queues = re.findall(
         r'"ApproximateNumberOfMessagesVisible", "QueueName", "\$\{(\w+)\.QueueName\}"', dashboard_source(translated)
     )
     assert set(depth_queues) == {"RegistrationQueue", "RegistrationDLQ"}
+
+
+# The counts Lambda publishes for an SQS mapping with MetricsConfig EventCount, in AWS/Lambda by
+# EventSourceMappingUUID (Lambda developer guide, "Event source mapping metrics").
+MAPPING_METRICS = {"PolledEventCount", "InvokedEventCount", "FailedInvokeEventCount", "DeletedEventCount"}
+
+
+def test_the_mappings_own_counts_are_beside_the_queue(translated):
+    (mapping_name,) = resources_of_type(translated, "AWS::Lambda::EventSourceMapping")
+    widgets = dashboard(translated)["widgets"]
+    lines = re.findall(
+        r'\["AWS/Lambda", "(\w+)", "EventSourceMappingUUID", "\$\{(\w+)\}"', dashboard_source(translated)
+    )
+
+    assert translated["Resources"][mapping_name]["Properties"]["MetricsConfig"] == {"Metrics": ["EventCount"]}
+    assert {metric for metric, _ in lines} == MAPPING_METRICS
+    assert {resource for _, resource in lines} == {mapping_name}, "Ref of a mapping is its UUID"
+    for _, name, _, stat in dashboard_metrics(dashboard(translated)):
+        if name in MAPPING_METRICS:
+            assert stat == "Sum"
+    titles = [widget["properties"].get("title", "") for widget in widgets]
+    queue, beside = titles.index("Registration queue"), titles.index("Event source mapping (records per minute)")
+    assert widgets[queue]["y"] == widgets[beside]["y"]
+    assert widgets[beside]["x"] == widgets[queue]["x"] + widgets[queue]["width"]
+
+
+def test_widgets_do_not_overlap(translated):
+    taken: set[tuple[int, int]] = set()
+    for widget in dashboard(translated)["widgets"]:
+        cells = {
+            (x, y)
+            for x in range(widget["x"], widget["x"] + widget["width"])
+            for y in range(widget["y"], widget["y"] + widget["height"])
+        }
+        assert not cells & taken, widget["properties"].get("title")
+        assert widget["x"] + widget["width"] <= 24
+        taken |= cells
 
 
 def test_a_logs_insights_widget_lists_recent_failures(translated):
@@ -193,7 +233,11 @@ def test_an_alarm_fires_when_registrations_stay_retryable_for_several_periods(tr
 def test_every_alarm_notifies_the_alarm_topic_which_may_mail_someone(translated):
     for name, alarm in alarms(translated).items():
         assert {"Ref": "AlarmTopic"} in alarm["AlarmActions"], name
-    (subscription,) = resources_of_type(translated, "AWS::SNS::Subscription").values()
+    (subscription,) = [
+        body
+        for body in resources_of_type(translated, "AWS::SNS::Subscription").values()
+        if body["Properties"]["Protocol"] == "email"
+    ]
 
     assert subscription["Condition"] == "HasAlarmEmail"
     assert subscription["Properties"]["Protocol"] == "email"
@@ -201,3 +245,46 @@ def test_every_alarm_notifies_the_alarm_topic_which_may_mail_someone(translated)
     assert subscription["Properties"]["TopicArn"] == {"Ref": "AlarmTopic"}
     assert translated["Parameters"]["AlarmEmail"]["Default"] == ""
     assert translated["Conditions"]["HasAlarmEmail"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]}
+
+
+# --- the runbook ---------------------------------------------------------------------------------
+
+
+def github_anchor(heading: str) -> str:
+    """The fragment GitHub gives a Markdown heading."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def runbook_entries() -> dict[str, str]:
+    """The README's runbook: each entry's anchor and its text."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Runbook\n", 1)[1].split("\n## ", 1)[0]
+    parts = re.split(r"^### (.+)$", section, flags=re.MULTILINE)
+    return {github_anchor(heading): text for heading, text in zip(parts[1::2], parts[2::2], strict=True)}
+
+
+def test_every_alarm_links_its_own_runbook_entry_and_every_entry_has_an_alarm(translated):
+    entries = runbook_entries()
+    linked = {}
+    for name, alarm in alarms(translated).items():
+        description = alarm["AlarmDescription"]["Fn::Sub"]
+        found = re.search(r"Runbook: \$\{RunbookUrl\}#([\w-]+)$", description)
+        assert found, f"{name} does not end with its runbook link"
+        anchor = found.group(1)
+        assert anchor in entries, f"{name} links #{anchor}, which the README's runbook does not have"
+        assert alarm["AlarmName"]["Fn::Sub"] == f"${{AWS::StackName}}-{anchor}", "the entry is named after the alarm"
+        linked[anchor] = name
+        assert len(description) < 1024 - 512, "AlarmDescription is at most 1024 characters, RunbookUrl 512"
+
+    assert set(linked) == set(entries)
+
+
+@pytest.mark.parametrize("anchor", sorted(runbook_entries()))
+def test_each_runbook_entry_says_what_it_means_what_to_check_and_how_to_recover(anchor):
+    text = runbook_entries()[anchor]
+
+    assert "**Means**" in text
+    checks = re.findall(r"^\d\. ", text.split("**Check**", 1)[1].split("**Recover**", 1)[0], flags=re.MULTILINE)
+    assert len(checks) >= 3, "the first three things to check"
+    assert "**Recover**" in text
+    assert "`" in text, "exact commands or console places"

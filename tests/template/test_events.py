@@ -10,12 +10,19 @@ from typing import Any
 import pytest
 
 from registrar.config import ENVIRONMENT_VARIABLES, ConfigurationError, Settings
-from registrar.messages import InvalidMessage, ParsedBody, RegistrationPolicy, parse_body
+from registrar.domain.registration import InvalidMessage, ParsedBody, RegistrationPolicy, parse_body
 from registrar.observability import METRICS_NAMESPACE, SERVICE_NAME
 from registrar_local import keycloak_server
-from tests.template.conftest import EVENTS, load_event, run_sam, sam_template
+from tests.template.conftest import EVENTS, deployed, load_event, run_sam, sam_template, samconfig, translate
 
-EVENT_FILES = ["new-users.json", "duplicates.json", "invalid.json", "sns-wrapped.json", "eventbridge-wrapped.json"]
+EVENT_FILES = [
+    "new-users.json",
+    "duplicates.json",
+    "invalid.json",
+    "sns-wrapped.json",
+    "sns-raw-delivery.json",
+    "eventbridge-wrapped.json",
+]
 ENV_FILE = "env.json"
 
 
@@ -29,13 +36,7 @@ def generated_event() -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def local_policy() -> RegistrationPolicy:
     """What the local realm's function environment lets a message ask for."""
-    settings = Settings.from_environment(keycloak_server.function_environment("http://127.0.0.1:8080"))
-    return RegistrationPolicy(
-        allowed_groups=settings.allowed_groups,
-        allowed_attributes=settings.allowed_attributes,
-        allowed_required_actions=settings.allowed_required_actions,
-        allow_passwords=settings.allow_passwords,
-    )
+    return Settings.from_environment(keycloak_server.function_environment("http://127.0.0.1:8080")).policy
 
 
 def bodies(name: str) -> list[str]:
@@ -134,9 +135,80 @@ def test_eventbridge_wrapped_bodies_are_events_with_a_registration_as_detail(loc
         assert result.envelope == "eventbridge"
 
 
+# What SNS puts in a notification it delivers to SQS without raw delivery (MessageAttributes and
+# Subject only when the publisher set them).
+SNS_NOTIFICATION_KEYS = {"Type", "MessageId", "TopicArn", "Message", "Timestamp", "SignatureVersion", "Signature"}
+SNS_NOTIFICATION_OPTIONAL_KEYS = {"Subject", "MessageAttributes", "SigningCertURL", "UnsubscribeURL"}
+# What EventBridge sends to an SQS target without an input transformer: the whole event.
+EVENTBRIDGE_EVENT_KEYS = {"version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail"}
+
+
+def test_sns_wrapped_bodies_are_notifications_as_the_subscription_delivers_them():
+    for body in bodies("sns-wrapped.json"):
+        notification = json.loads(body)
+        assert SNS_NOTIFICATION_KEYS <= set(notification) <= SNS_NOTIFICATION_KEYS | SNS_NOTIFICATION_OPTIONAL_KEYS
+        assert notification["TopicArn"].startswith("arn:aws:sns:")
+
+
+def test_sns_raw_delivery_bodies_are_the_published_registrations_with_attributes_carried_over(local_policy):
+    records = load_event("sns-raw-delivery.json")["Records"]
+
+    for record, result in zip(records, parsed("sns-raw-delivery.json", local_policy), strict=True):
+        assert "Type" not in json.loads(record["body"]), "raw delivery has no notification around the message"
+        assert result.envelope == "plain"
+        for attribute in record["messageAttributes"].values():
+            assert attribute["dataType"] in {"String", "Number", "Binary", "String.Array"}
+            assert set(attribute) == {"stringValue", "stringListValues", "binaryListValues", "dataType"}
+
+
+def test_eventbridge_bodies_are_whole_events_as_the_rule_delivers_them():
+    for body in bodies("eventbridge-wrapped.json"):
+        assert set(json.loads(body)) == EVENTBRIDGE_EVENT_KEYS
+
+
+@pytest.mark.parametrize("name", ["sns-wrapped.json", "sns-raw-delivery.json", "eventbridge-wrapped.json"])
+def test_producer_events_arrive_on_the_dev_stacks_registration_queue(name):
+    stack = samconfig()["default"]["global"]["parameters"]["stack_name"]
+
+    for record in load_event(name)["Records"]:
+        assert record["eventSourceARN"].rpartition(":")[2] == f"{stack}-registrations"
+
+
+def test_the_sns_events_topic_is_the_one_the_queue_policy_admits():
+    (topic,) = {json.loads(body)["TopicArn"] for body in bodies("sns-wrapped.json")}
+    overrides = {"SourceTopicArn": topic}
+    resources = deployed(translate(overrides), overrides)["Resources"]
+    statements = resources["RegistrationQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+
+    assert [s["Condition"]["ArnEquals"]["aws:SourceArn"] for s in statements if s["Effect"] == "Allow"] == [topic]
+
+
+def test_the_eventbridge_events_match_the_pattern_of_a_rule_configured_for_them():
+    events = [json.loads(body) for body in bodies("eventbridge-wrapped.json")]
+    overrides = {
+        "SourceEventBusName": "signups",
+        "SourceEventSources": ",".join(sorted({event["source"] for event in events})),
+        "SourceEventDetailTypes": ",".join(sorted({event["detail-type"] for event in events})),
+    }
+    pattern = deployed(translate(overrides), overrides)["Resources"]["RegistrationEventRule"]["Properties"][
+        "EventPattern"
+    ]
+
+    for event in events:
+        assert event["source"] in pattern["source"]
+        assert event["detail-type"] in pattern["detail-type"]
+    assert set(pattern) == {"source", "detail-type"}
+
+
 def test_every_address_is_an_example_com_address_and_files_do_not_share_users(local_policy):
     owners: dict[str, str] = {}
-    for name in ("new-users.json", "duplicates.json", "sns-wrapped.json", "eventbridge-wrapped.json"):
+    for name in (
+        "new-users.json",
+        "duplicates.json",
+        "sns-wrapped.json",
+        "sns-raw-delivery.json",
+        "eventbridge-wrapped.json",
+    ):
         for registration in {
             body.registration.identity_key(): body.registration for body in parsed(name, local_policy)
         }.values():

@@ -17,10 +17,13 @@ from registrar.config import ENVIRONMENT_VARIABLES, ConfigurationError, Settings
 from registrar.observability import METRICS_NAMESPACE, SERVICE_NAME
 from tests.template.conftest import (
     ACCOUNT,
+    COMBINATIONS,
     REGION,
     REPO,
     TEMPLATE,
     OfflineManagedPolicies,
+    deployed,
+    lint_parameters,
     parameter_values,
     resolve,
     resources_of_type,
@@ -30,8 +33,19 @@ from tests.template.conftest import (
 )
 
 FOURTEEN_DAYS = 14 * 24 * 3600
-# X-Ray's trace-writing actions have no resource-level permissions: AWS requires "*".
+# X-Ray's trace-writing actions have no resource-level permissions: AWS requires "*". So do the
+# network-interface actions Lambda needs in a VPC (as the AWSLambdaVPCAccessExecutionRole policy).
 ACTIONS_THAT_NEED_STAR = frozenset({"xray:PutTraceSegments", "xray:PutTelemetryRecords"})
+VPC_ACTIONS = frozenset(
+    {
+        "ec2:CreateNetworkInterface",
+        "ec2:DescribeNetworkInterfaces",
+        "ec2:DescribeSubnets",
+        "ec2:DeleteNetworkInterface",
+        "ec2:AssignPrivateIpAddresses",
+        "ec2:UnassignPrivateIpAddresses",
+    }
+)
 SOURCE_QUEUE_ARN = {"Fn::GetAtt": ["RegistrationQueue", "Arn"]}
 DLQ_ARN = {"Fn::GetAtt": ["RegistrationDLQ", "Arn"]}
 
@@ -42,6 +56,7 @@ OVERRIDES = [
     pytest.param(samconfig_parameters("prod"), id="samconfig-prod"),
     pytest.param({"FunctionTimeout": "900", "MaxConcurrency": "2", "MaxReceiveCount": "5"}, id="longest-timeout"),
     pytest.param({"FunctionTimeout": "10", "MaxConcurrency": "1000", "BatchSize": "1"}, id="shortest-timeout"),
+    *(pytest.param(overrides, id=name) for name, overrides in COMBINATIONS.items()),
 ]
 
 
@@ -64,7 +79,7 @@ def queue(template: dict[str, Any], name: str) -> dict[str, Any]:
 @pytest.mark.parametrize("overrides", OVERRIDES)
 def test_cfn_lint_is_clean_on_the_translated_template(overrides):
     template = translate(overrides)
-    values = {**parameter_values(sam_template()), **overrides}
+    values = lint_parameters(template, parameter_values(template, overrides))
 
     matches = cfnlint.api.lint(
         json.dumps(template), config=ManualArgs(regions=[REGION], include_checks=["I"], parameters=[values])
@@ -122,9 +137,12 @@ def test_redrive_to_the_dlq_after_at_least_five_receives(overrides):
     assert int(template["Parameters"]["MaxReceiveCount"]["MinValue"]) >= 5
 
 
-def test_the_dlq_keeps_messages_14_days_and_only_the_source_queue_may_redrive_into_it(translated):
-    dlq = queue(translated, "RegistrationDLQ")
-    source = queue(translated, "RegistrationQueue")
+@pytest.mark.parametrize("queue_type", ["standard", "fifo"])
+def test_the_dlq_keeps_messages_14_days_and_only_the_source_queue_may_redrive_into_it(queue_type):
+    overrides = {"QueueType": queue_type, "MaximumBatchingWindowInSeconds": "0"}
+    resources = deployed(translate(overrides), overrides)["Resources"]
+    dlq = resources["RegistrationDLQ"]["Properties"]
+    source = resources["RegistrationQueue"]["Properties"]
 
     assert int(dlq["MessageRetentionPeriod"]) == FOURTEEN_DAYS
     assert int(source.get("MessageRetentionPeriod", 345600)) < FOURTEEN_DAYS
@@ -143,15 +161,26 @@ def test_both_queues_are_encrypted_at_rest(translated):
         assert properties.get("SqsManagedSseEnabled") is True or properties.get("KmsMasterKeyId"), name
 
 
-def test_the_queues_refuse_requests_without_tls(translated):
-    (policy,) = resources_of_type(translated, "AWS::SQS::QueuePolicy").values()
-    queues = policy["Properties"]["Queues"]
-    (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
+@pytest.mark.parametrize("overrides", OVERRIDES)
+def test_the_queues_refuse_requests_without_tls(overrides):
+    template = translate(overrides)
+    policies = resources_of_type(deployed(template, overrides), "AWS::SQS::QueuePolicy").values()
+    by_queue = {policy["Properties"]["Queues"][0]["Ref"]: policy["Properties"] for policy in policies}
 
-    assert {"Ref": "RegistrationQueue"} in queues
-    assert {"Ref": "RegistrationDLQ"} in queues
-    assert statement["Effect"] == "Deny"
-    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert set(by_queue) == {"RegistrationQueue", "RegistrationDLQ"}
+    for name, policy in by_queue.items():
+        assert policy["Queues"] == [{"Ref": name}], "a queue has one policy: each policy is for one queue"
+        deny = [statement for statement in policy["PolicyDocument"]["Statement"] if statement["Effect"] == "Deny"]
+        assert deny == [
+            {
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "sqs:*",
+                "Resource": {"Fn::GetAtt": [name, "Arn"]},
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            }
+        ]
 
 
 # --- the function and its event source mapping -------------------------------------------------
@@ -205,8 +234,13 @@ def test_the_mapping_reads_the_source_queue_in_batches_of_ten_with_partial_failu
     assert properties["FunctionName"] == {"Ref": "RegistrationFunction"}
     assert properties["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert int(resolve(properties["BatchSize"], translated, values)) == 10
-    assert int(translated["Parameters"]["BatchSize"]["MaxValue"]) <= 10
-    assert "MaximumBatchingWindowInSeconds" in properties
+    # Up to 100, with the batching window the mapping then demands (see test_deployment_options).
+    assert int(translated["Parameters"]["BatchSize"]["MaxValue"]) == 100
+    assert properties["MaximumBatchingWindowInSeconds"] == {"Ref": "MaximumBatchingWindowInSeconds"}
+
+
+def test_the_mapping_publishes_its_own_event_counts(translated):
+    assert mapping(translated)["MetricsConfig"] == {"Metrics": ["EventCount"]}
 
 
 # --- environment ---------------------------------------------------------------------------------
@@ -263,13 +297,18 @@ def test_the_deployed_environment_is_a_valid_configuration(overrides):
 # --- IAM -----------------------------------------------------------------------------------------
 
 
-def statements(template: dict[str, Any]) -> list[dict[str, Any]]:
+def statements(
+    template: dict[str, Any], types: frozenset[str] = frozenset({"AWS::IAM::Role", "AWS::IAM::Policy"})
+) -> list[dict[str, Any]]:
+    """Identity-policy statements; by default the function's (the producers' policy is tested on its own)."""
     found = []
-    for body in template["Resources"].values():
+    for body in deployed(template)["Resources"].values():
+        if body["Type"] not in types:
+            continue
         if body["Type"] == "AWS::IAM::Role":
             for policy in body["Properties"].get("Policies", []):
                 found.extend(policy["PolicyDocument"]["Statement"])
-        elif body["Type"] in {"AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"}:
+        else:
             found.extend(body["Properties"]["PolicyDocument"]["Statement"])
     return found
 
@@ -293,11 +332,21 @@ def test_the_function_uses_the_written_out_role_and_no_managed_policy(translated
     assert function(translated)["Role"] == {"Fn::GetAtt": ["RegistrationFunctionRole", "Arn"]}
     assert set(roles) == {"RegistrationFunctionRole"}
     assert not roles["RegistrationFunctionRole"]["Properties"].get("ManagedPolicyArns")
-    assert resources_of_type(translated, "AWS::IAM::ManagedPolicy") == {}
+    # The one managed policy is the producers', and it is attached to nothing in the stack.
+    assert set(resources_of_type(translated, "AWS::IAM::ManagedPolicy")) == {"RegistrationProducerPolicy"}
+    assert "RegistrationProducerPolicy" not in json.dumps(roles)
 
 
-def test_no_wildcard_actions_and_star_resources_only_where_aws_requires_it(translated):
-    found = statements(translated)
+@pytest.mark.parametrize("overrides", OVERRIDES)
+def test_no_wildcard_actions_and_star_resources_only_where_aws_requires_it(overrides):
+    template = translate(overrides)
+    found = [
+        statement
+        for body in deployed(template, overrides)["Resources"].values()
+        if body["Type"] == "AWS::IAM::Role"
+        for policy in body["Properties"].get("Policies", [])
+        for statement in policy["PolicyDocument"]["Statement"]
+    ]
     assert found
 
     for statement in found:
@@ -307,11 +356,12 @@ def test_no_wildcard_actions_and_star_resources_only_where_aws_requires_it(trans
         actions = as_list(statement["Action"])
         assert all("*" not in action for action in actions), actions
         if "*" in as_list(statement["Resource"]):
-            assert set(actions) <= ACTIONS_THAT_NEED_STAR, actions
+            assert set(actions) <= ACTIONS_THAT_NEED_STAR | VPC_ACTIONS, actions
 
 
 def test_the_secret_the_dlq_and_the_source_queue_are_each_granted_on_themselves_only(translated):
-    assert resources_for(translated, "secretsmanager:GetSecretValue") == [{"Ref": "KeycloakClientSecretArn"}]
+    secret_arn = parameter_values(translated)["KeycloakClientSecretArn"]
+    assert resources_for(translated, "secretsmanager:GetSecretValue") == [secret_arn]
     assert resources_for(translated, "sqs:SendMessage") == [DLQ_ARN]
     for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"):
         assert resources_for(translated, action) == [SOURCE_QUEUE_ARN], action

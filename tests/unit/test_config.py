@@ -4,8 +4,8 @@ import boto3
 import pytest
 from aws_lambda_powertools.utilities import parameters
 
+from registrar.adapters.secrets import secret_source
 from registrar.config import ConfigurationError, Settings
-from registrar.runtime import secret_source
 
 BASE = {
     "KEYCLOAK_URL": "https://keycloak.example.com",
@@ -18,7 +18,7 @@ def test_settings_read_lists_and_numbers_from_the_environment():
     settings = Settings.from_environment(
         {**BASE, "KEYCLOAK_CLIENT_SECRET": "s", "ALLOWED_GROUPS": "/a, /b,,", "MAX_WORKERS": "4"}
     )
-    assert settings.allowed_groups == frozenset({"/a", "/b"})
+    assert settings.policy.allowed_groups == frozenset({"/a", "/b"})
     assert settings.max_workers == 4
     assert settings.verify_tls is True
 
@@ -30,6 +30,8 @@ def test_settings_read_lists_and_numbers_from_the_environment():
         ({**BASE}, "KEYCLOAK_CLIENT_SECRET_ARN"),
         ({**BASE, "KEYCLOAK_CLIENT_SECRET": "s", "MAX_WORKERS": "many"}, "MAX_WORKERS"),
         ({**BASE, "KEYCLOAK_CLIENT_SECRET": "s", "KEYCLOAK_VERIFY_TLS": "false"}, "REGISTRAR_ENVIRONMENT"),
+        ({**BASE, "KEYCLOAK_CLIENT_SECRET": "s", "ALLOW_PASSWORDS": "perhaps"}, "ALLOW_PASSWORDS"),
+        ({**BASE, "KEYCLOAK_CLIENT_SECRET": "s", "QUEUE_RETENTION_SECONDS": "3600"}, "QUEUE_RETENTION_SECONDS"),
     ],
 )
 def test_a_broken_deployment_is_a_clear_error(environment, named):
@@ -47,9 +49,22 @@ def secrets(sqs):  # sqs starts moto's mock_aws
 
 def test_the_client_secret_comes_from_secrets_manager_cached_until_a_forced_refresh(secrets):
     arn = secrets.create_secret(Name="registrar/keycloak", SecretString="first-secret")["ARN"]
-    source = secret_source(Settings.from_environment({**BASE, "KEYCLOAK_CLIENT_SECRET_ARN": arn}))
+    source = secret_source(secret_arn=arn, plain_secret=None, max_age_seconds=300)
 
     assert source(False) == "first-secret"
     secrets.put_secret_value(SecretId=arn, SecretString="rotated-secret")
     assert source(False) == "first-secret"  # cached for SECRET_MAX_AGE_SECONDS
     assert source(True) == "rotated-secret"  # after Keycloak refused the old one
+
+
+def test_required_action_aliases_are_kept_as_keycloak_spells_them() -> None:
+    settings = Settings.from_environment(
+        {**BASE, "KEYCLOAK_CLIENT_SECRET": "s", "ALLOWED_REQUIRED_ACTIONS": "verify_email,my-custom-action"}
+    )
+    assert settings.policy.allowed_required_actions == frozenset({"VERIFY_EMAIL", "my-custom-action"})
+
+
+def test_a_max_receive_count_too_small_for_the_retry_window_is_noticed() -> None:
+    base = {**BASE, "KEYCLOAK_CLIENT_SECRET": "s", "RETRY_WINDOW_SECONDS": "21600"}
+    assert Settings.from_environment({**base, "MAX_RECEIVE_COUNT": "5"}).receives_cut_window_short()
+    assert not Settings.from_environment({**base, "MAX_RECEIVE_COUNT": "100"}).receives_cut_window_short()

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from registrar.messages import REDACTED, InvalidMessage, RegistrationPolicy, parse_body, redact_body
+from registrar.domain.registration import REDACTED, InvalidMessage, RegistrationPolicy, parse_body, redact_body
 
 POLICY = RegistrationPolicy(
     allowed_groups=frozenset({"/customers"}),
@@ -60,32 +60,33 @@ def test_eventbridge_event_is_unwrapped():
     assert parsed.registration.email == "eb@example.com"
 
 
-@pytest.mark.parametrize(
-    ("body", "error_class", "fragment"),
-    [
-        ("", "EmptyBody", "empty"),
-        ("{not json", "NotJson", "not JSON"),
-        ("[1, 2]", "NotAnObject", "JSON object"),
-        ('{"email": "not-an-address"}', "SchemaError", "email"),
-        ('{"email": "a@example.com", "emial": "typo"}', "SchemaError", "emial"),
-        ('{"email": "a@example.com", "username": "two words"}', "SchemaError", "username"),
-        ('{"email": "a@example.com", "username": "ab"}', "SchemaError", "username"),
-        ('{"email": "a@example.com", "groups": ["/realm-admins"]}', "SchemaError", "/realm-admins"),
-        ('{"email": "a@example.com", "attributes": {"isAdmin": ["1"]}}', "SchemaError", "isAdmin"),
-        ('{"email": "a@example.com", "requiredActions": ["CONFIGURE_TOTP"]}', "SchemaError", "CONFIGURE_TOTP"),
-        ('{"email": "a@example.com", "realmRoles": ["admin"]}', "SchemaError", "realmRoles"),
-        (
-            '{"email": "a@example.com", "clientRoles": {"realm-management": ["manage-users"]}}',
-            "SchemaError",
-            "clientRoles",
-        ),
-        ('{"email": "a@example.com", "id": "0000"}', "SchemaError", "id"),
-        ('{"email": "a@example.com", "federatedIdentities": []}', "SchemaError", "federatedIdentities"),
-        ('{"email": "a@example.com", "realm": "master"}', "SchemaError", "realm"),
-        ('{"Type": "Notification", "Message": "{oops"}', "NotJson", "SNS Message"),
-        ("[" * 100_000 + "]" * 100_000, "NotJson", "nested"),
-    ],
-)
+# Shared with tests/unit/test_schema.py: each must fail the JSON Schema too.
+REFUSED_BODIES = [
+    ("", "EmptyBody", "empty"),
+    ("{not json", "NotJson", "not JSON"),
+    ("[1, 2]", "NotAnObject", "JSON object"),
+    ('{"email": "not-an-address"}', "SchemaError", "email"),
+    ('{"email": "a@example.com", "emial": "typo"}', "SchemaError", "emial"),
+    ('{"email": "a@example.com", "username": "two words"}', "SchemaError", "username"),
+    ('{"email": "a@example.com", "username": "ab"}', "SchemaError", "username"),
+    ('{"email": "a@example.com", "groups": ["/realm-admins"]}', "SchemaError", "/realm-admins"),
+    ('{"email": "a@example.com", "attributes": {"isAdmin": ["1"]}}', "SchemaError", "isAdmin"),
+    ('{"email": "a@example.com", "requiredActions": ["CONFIGURE_TOTP"]}', "SchemaError", "CONFIGURE_TOTP"),
+    ('{"email": "a@example.com", "realmRoles": ["admin"]}', "SchemaError", "realmRoles"),
+    (
+        '{"email": "a@example.com", "clientRoles": {"realm-management": ["manage-users"]}}',
+        "SchemaError",
+        "clientRoles",
+    ),
+    ('{"email": "a@example.com", "id": "0000"}', "SchemaError", "id"),
+    ('{"email": "a@example.com", "federatedIdentities": []}', "SchemaError", "federatedIdentities"),
+    ('{"email": "a@example.com", "realm": "master"}', "SchemaError", "realm"),
+    ('{"Type": "Notification", "Message": "{oops"}', "NotJson", "SNS Message"),
+    ("[" * 100_000 + "]" * 100_000, "NotJson", "nested"),
+]
+
+
+@pytest.mark.parametrize(("body", "error_class", "fragment"), REFUSED_BODIES)
 def test_bad_bodies_are_refused_with_a_reason(body, error_class, fragment):
     with pytest.raises(InvalidMessage) as refused:
         parse_body(body, POLICY)
@@ -93,8 +94,14 @@ def test_bad_bodies_are_refused_with_a_reason(body, error_class, fragment):
     assert fragment in refused.value.reason
 
 
+PASSWORD_BODY = json.dumps({"email": "a@example.com", "password": "correct horse battery staple"})
+CREDENTIALS_BODY = json.dumps(
+    {"email": "a@example.com", "credentials": [{"type": "password", "value": "s3cret-value"}]}
+)
+
+
 def test_password_is_refused_unless_allowed_and_never_echoed():
-    body = json.dumps({"email": "a@example.com", "password": "correct horse battery staple"})
+    body = PASSWORD_BODY
     with pytest.raises(InvalidMessage) as refused:
         parse_body(body, POLICY)
     assert "passwords are not accepted" in refused.value.reason
@@ -110,7 +117,7 @@ def test_password_is_refused_unless_allowed_and_never_echoed():
 
 
 def test_credentials_blob_is_refused_without_echoing_it():
-    body = json.dumps({"email": "a@example.com", "credentials": [{"type": "password", "value": "s3cret-value"}]})
+    body = CREDENTIALS_BODY
     with pytest.raises(InvalidMessage) as refused:
         parse_body(body, RegistrationPolicy(allow_passwords=True))
     assert "credentials" in refused.value.reason
@@ -143,3 +150,9 @@ def test_redaction_removes_passwords_from_any_body(body):
 def test_redaction_keeps_a_clean_body_byte_for_byte():
     body = '{ "email" :  "a@example.com" }'
     assert redact_body(body) == body
+
+
+def test_a_required_action_in_another_case_is_sent_as_keycloak_spells_it() -> None:
+    parsed = parse_body('{"email": "a@example.com", "requiredActions": ["verify_email"]}', POLICY)
+    user = parsed.registration.to_user_representation("registrationId")
+    assert user["requiredActions"] == ["VERIFY_EMAIL"]

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from registrar_local.redrive import RedriveFilter, redrive
 from registrar_local.stack import queue_depth
+from registrar_ops.redrive import RedriveFilter, redrive
 
 
 def letter(outcome: str, reason: str) -> dict[str, Any]:

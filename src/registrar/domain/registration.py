@@ -1,4 +1,4 @@
-"""The registration message and the envelopes it may arrive in.
+"""The registration message, the envelopes it may arrive in, and what a deployment lets it ask for.
 
 A registration is validated against a :class:`RegistrationPolicy` passed as pydantic
 validation context, so the allowlists stay deployment settings rather than model constants.
@@ -28,10 +28,16 @@ from pydantic import (
     model_validator,
 )
 
+from registrar.domain.required_actions import canonical_required_action
+
 # Keycloak's own username rules are richer (homographs, more characters); it answers 400 for
 # those and the record goes to the DLQ the same way. These are the ones worth catching early.
-_USERNAME_FORBIDDEN = re.compile(r"[<>&\"'\s\x00-\x1f\x7f]")
+_USERNAME_FORBIDDEN_CHARACTERS = "<>&\"'\\s\\x00-\\x1f\\x7f"  # a regex character class body
+_USERNAME_FORBIDDEN = re.compile(f"[{_USERNAME_FORBIDDEN_CHARACTERS}]")
 _REGISTRATION_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+# The same rules for the published JSON Schema (schema/registration.schema.json), which cannot
+# name a Unicode category: the invisible format characters are left to the validator below.
+USERNAME_PATTERN = f"^[^{_USERNAME_FORBIDDEN_CHARACTERS}]+$"
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
 AttributeValue = Annotated[str, StringConstraints(max_length=255)]
@@ -39,15 +45,30 @@ AttributeValue = Annotated[str, StringConstraints(max_length=255)]
 MAX_BODY_BYTES = 256 * 1024
 
 
-@dataclass(frozen=True)
-class RegistrationPolicy:
-    """What a deployment lets a message ask for."""
+class RegistrationPolicy(BaseModel):
+    """What a deployment lets a message ask for (part of the settings; see `registrar.config`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
     allowed_groups: frozenset[str] = frozenset()
     allowed_attributes: frozenset[str] = frozenset()
     allowed_required_actions: frozenset[str] = frozenset()
+    """Kept as Keycloak spells them: a built-in alias written in another case is recased."""
     allow_passwords: bool = False
-    registration_id_attribute: str = "registrationId"
+    registration_id_attribute: str = Field(default="registrationId", min_length=1, max_length=255)
+
+    @field_validator("allowed_groups", "allowed_attributes", "allowed_required_actions", mode="before")
+    @classmethod
+    def _split_list(cls, value: object) -> object:
+        """Environment variables hold comma-separated lists."""
+        if isinstance(value, str):
+            return frozenset(item.strip() for item in value.split(",") if item.strip())
+        return value
+
+    @field_validator("allowed_required_actions", mode="after")
+    @classmethod
+    def _canonical_actions(cls, value: frozenset[str]) -> frozenset[str]:
+        return frozenset(canonical_required_action(alias) for alias in value)
 
 
 class InvalidMessage(ValueError):
@@ -78,7 +99,9 @@ class Registration(BaseModel):
     )
 
     email: EmailStr
-    username: str | None = Field(default=None, min_length=3, max_length=255)
+    username: str | None = Field(
+        default=None, min_length=3, max_length=255, json_schema_extra={"pattern": USERNAME_PATTERN}
+    )
     firstName: Name | None = None  # noqa: N815 - the wire names are Keycloak's
     lastName: Name | None = None  # noqa: N815
     enabled: bool = True
@@ -86,7 +109,9 @@ class Registration(BaseModel):
     attributes: dict[str, list[AttributeValue]] = Field(default_factory=dict, max_length=20)
     groups: list[str] = Field(default_factory=list, max_length=20)
     requiredActions: list[str] = Field(default_factory=list, max_length=10)  # noqa: N815
-    registrationId: str | None = None  # noqa: N815
+    registrationId: str | None = Field(  # noqa: N815
+        default=None, json_schema_extra={"pattern": _REGISTRATION_ID.pattern}
+    )
     password: SecretStr | None = Field(default=None, max_length=1024)
 
     @field_validator("email", mode="after")
@@ -130,8 +155,11 @@ class Registration(BaseModel):
     @field_validator("requiredActions", mode="after")
     @classmethod
     def _check_required_actions(cls, value: list[str], info: ValidationInfo) -> list[str]:
-        _refuse_outside("requiredActions", value, _policy(info).allowed_required_actions)
-        return sorted(set(value))
+        # Keycloak drops an alias it does not know, case included: send its own spelling.
+        allowed = _policy(info).allowed_required_actions
+        refused = [alias for alias in value if canonical_required_action(alias) not in allowed]
+        _refuse_outside("requiredActions", refused, frozenset())
+        return sorted({canonical_required_action(alias) for alias in value})
 
     @field_validator("password", mode="after")
     @classmethod

@@ -274,7 +274,11 @@ class LocalStack:
         return sqs_client(self.sqs_endpoint)
 
     def function_environment(self) -> dict[str, str]:
-        return function_env(self.keycloak_url, self.queues.dlq_url, self.sqs_endpoint)
+        """What template.yaml gives the deployed function, for these queues."""
+        return function_env(self.keycloak_url, self.queues.dlq_url, self.sqs_endpoint) | {
+            "MAX_RECEIVE_COUNT": str(self.settings.max_receive_count),
+            "QUEUE_RETENTION_SECONDS": str(self.settings.retention_seconds),
+        }
 
 
 @contextmanager

@@ -15,6 +15,7 @@ from registrar_local.keycloak_server import master_admin
 from registrar_local.samples import generated_registrations
 from registrar_local.stack import ConsumerRun, local_stack, queue_depth, run_consumers, send_bodies, wait_until_drained
 from registrar_local.stack_settings import read_stack_settings
+from tests.kit.aws import drain
 
 pytestmark = pytest.mark.keycloak
 
@@ -64,15 +65,7 @@ def test_220_messages_end_as_190_users_10_dead_letters_and_an_empty_queue(keyclo
             consumers.join()
 
         assert queue_depth(sqs, stack.queues.source_url) == 0
-        letters = []
-        while batch := sqs.receive_message(
-            QueueUrl=stack.queues.dlq_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
-        ).get("Messages", []):
-            letters.extend(batch)
-            sqs.delete_message_batch(
-                QueueUrl=stack.queues.dlq_url,
-                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)],
-            )
+        letters = drain(sqs, stack.queues.dlq_url)
 
     assert len(letters) == 10
     (redacted,) = [letter["Body"] for letter in letters if "-pw@" in letter["Body"]]

@@ -18,6 +18,7 @@ from rich.table import Table
 
 from registrar.observability import MetricName
 from registrar_local.keycloak_command import cmd_keycloak
+from registrar_local.keycloak_server import DATABASES, default_database
 from registrar_local.moto_server import sqs_client
 from registrar_local.samples import event_bodies, generated_registrations, read_json_lines
 from registrar_local.schema import SCHEMA_PATH, deployment_schema, policy_from_environment, registration_schema, render
@@ -109,8 +110,9 @@ def summary_table(run: ConsumerRun, in_dlq: int, left: int, elapsed: float) -> T
 def cmd_demo(args: argparse.Namespace) -> int:
     settings = read_stack_settings()
     stop = threading.Event()
-    with local_stack(keycloak_url=args.keycloak_url, settings=settings) as stack:
-        console.print(f"Keycloak {stack.keycloak_url}  (admin console: realm 'registrar')")
+    with local_stack(keycloak_url=args.keycloak_url, settings=settings, database=args.database) as stack:
+        database = "its own" if args.keycloak_url else args.database
+        console.print(f"Keycloak {stack.keycloak_url} on {database} database  (admin console: realm 'registrar')")
         console.print(f"SQS (moto) {stack.sqs_endpoint}  queue {stack.queues.source_url}")
         sqs = stack.sqs()
         bodies = event_bodies() + [json.dumps(r) for r in generated_registrations(args.count)]
@@ -206,6 +208,13 @@ def parser() -> argparse.ArgumentParser:
         "--keycloak-url", help="use this running Keycloak (with the project's realm) instead of starting one"
     )
     demo.add_argument(
+        "--database",
+        choices=DATABASES,
+        default=default_database(),
+        help="the started Keycloak's database: a throwaway PostgreSQL cluster (default; KEYCLOAK_DATABASE changes it)"
+        " or dev-file, Keycloak's H2 development database, quicker to start",
+    )
+    demo.add_argument(
         "--keep-running", action="store_true", help="after the report, keep Keycloak and moto up until Ctrl-C"
     )
     demo.add_argument("--timeout", type=float, default=600, help="seconds to wait for the queue to drain")
@@ -222,6 +231,12 @@ def parser() -> argparse.ArgumentParser:
         help="address to listen on (default 127.0.0.1; 0.0.0.0 when Docker on Linux must reach it)",
     )
     keycloak.add_argument("--env-file", help="also write the printed --env-vars file here")
+    keycloak.add_argument(
+        "--database",
+        choices=DATABASES,
+        default=default_database(),
+        help="Keycloak's database: a throwaway PostgreSQL cluster (default) or dev-file (H2)",
+    )
     keycloak.set_defaults(func=cmd_keycloak)
 
     schema = commands.add_parser("schema", help="write the registration message's JSON Schema from the model")

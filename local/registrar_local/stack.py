@@ -13,7 +13,7 @@ from typing import Any
 
 from registrar.observability import METRICS_NAMESPACE, SERVICE_NAME
 from registrar_local.environments import FunctionEnvironment, MetricTotals
-from registrar_local.keycloak_server import KeycloakServer, cache_dir, function_environment
+from registrar_local.keycloak_server import Database, KeycloakServer, cache_dir, default_database, function_environment
 from registrar_local.moto_server import FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY, REGION, MotoServer
 from registrar_local.poller import BatchReport, Poller
 from registrar_local.stack_settings import StackSettings, read_stack_settings
@@ -187,14 +187,19 @@ class LocalStack:
 
 
 @contextmanager
-def local_stack(keycloak_url: str | None = None, settings: StackSettings | None = None) -> Iterator[LocalStack]:
-    """Everything started here is stopped when the block ends (Ctrl-C included)."""
+def local_stack(
+    keycloak_url: str | None = None, settings: StackSettings | None = None, database: Database | None = None
+) -> Iterator[LocalStack]:
+    """Everything started here is stopped when the block ends (Ctrl-C included).
+
+    `database` is the started Keycloak's (default: KEYCLOAK_DATABASE, else postgres).
+    """
     settings = settings or read_stack_settings()
     log_dir = cache_dir() / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     with ExitStack() as started:
         if keycloak_url is None:
-            keycloak = KeycloakServer(log_path=log_dir / "keycloak.log")
+            keycloak = KeycloakServer(log_path=log_dir / "keycloak.log", database=database or default_database())
             started.callback(keycloak.stop)
             keycloak.start()
             keycloak_url = keycloak.url

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import coldstart, machine, report
+from bench import coldstart, databases, machine, report
 from bench.package import sam_build
 from bench.proxy import DelayProxy
 from bench.report import FAIL, INFO, Figure, Series, check
@@ -26,7 +26,7 @@ from bench.workload import BATCH_SIZE, new_run_id
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SOURCE = Path(__file__).resolve().parent.parent / "src"
-PARTS = ("build", "imports", "overhead", "throughput", "latency", "passwords", "requests", "invocations")
+PARTS = ("build", "imports", "overhead", "throughput", "latency", "passwords", "requests", "invocations", "databases")
 KEYCLOAK_PARTS = frozenset({"throughput", "latency", "passwords", "requests", "invocations"})
 IN_FLIGHT: dict[Kind, int] = {"limit": 10, "limit_batched": 10, "ours": 10, "naive": 1}
 CODES: dict[Kind, str] = {"limit": "l", "limit_batched": "b", "ours": "o", "naive": "n"}
@@ -620,6 +620,7 @@ def publish(suite: Suite, target: KeycloakTarget | None, machine_info: dict[str,
         *(request_figures(suite.data, target) if "requests" in args.parts else []),
         *coldstart_figures(suite.data),
         *size_figures(suite.data),
+        *databases.figures(suite.data.get("databases", []), args.levels),
     ]
     print(report.table(figures, machine_info))
     print(
@@ -677,9 +678,17 @@ def run(args: argparse.Namespace) -> int:
             log("starting Keycloak" if args.keycloak_url is None else f"using Keycloak at {args.keycloak_url}")
             with keycloak_under_test(args.keycloak_url, args.metrics_url, suite.server_cpus) as target:
                 machine_info = machine.describe(target.version)
+                machine_info["keycloak_database"] = target.database
                 if suite.client_cpus:
                     os.sched_setaffinity(0, suite.client_cpus)
                 measure_against(suite, target, trees)
+    suite.attempt(
+        "databases",
+        "PostgreSQL beside H2",
+        lambda: databases.attach(
+            suite.data, args, suite.run_id, suite.server_cpus, suite.client_cpus, suite.log_path, log
+        ),
+    )
     machine_info["load_average_at_end"] = [round(value, 2) for value in os.getloadavg()]
     publish(suite, target, machine_info, time.monotonic() - started)
     return 1 if suite.errors else 0

@@ -78,7 +78,7 @@ def check_version(version: str, database: str, reports: Path) -> dict[str, Any]:
     try:
         server.start()
         entry["server"] = master_admin(server.url).get_server_info()["systemInfo"]["version"]
-        entry["behaviour"] = probe(master_admin(server.url))
+        entry["behaviour"] = probe(master_admin(server.url), server.url)
         entry |= run_suites(server.url, version, reports / f"{version}.xml")
     except Exception as error:  # noqa: BLE001 - a version that does not start is a result, not a crash
         entry["error"] = f"{type(error).__name__}: {error}; Keycloak log: {log_path}"

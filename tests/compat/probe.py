@@ -11,9 +11,9 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from keycloak import KeycloakAdmin
+from keycloak import KeycloakAdmin, KeycloakOpenIDConnection
 
-from registrar_local.keycloak_server import REALM
+from registrar_local.keycloak_server import CLIENT_ID, CLIENT_SECRET, REALM
 
 UNDECLARED = "undeclaredProbe"
 # The user profile's unmanagedAttributePolicy values (none means unmanaged attributes are off).
@@ -114,7 +114,31 @@ def lowercased(admin: KeycloakAdmin, tag: str) -> str:
     return f"username {user.get('username')!r}, email {user.get('email')!r}".replace(tag, "<tag>")
 
 
-def probe(admin: KeycloakAdmin) -> dict[str, Any]:
+def registrar_can_read(keycloak_url: str) -> dict[str, str]:
+    """What the function's own client (its four roles) may read at a cold start to check the realm."""
+    connection = KeycloakOpenIDConnection(
+        server_url=keycloak_url,
+        realm_name=REALM,
+        client_id=CLIENT_ID,
+        client_secret_key=CLIENT_SECRET,
+        grant_type="client_credentials",
+    )
+    connection.get_token()
+    answers: dict[str, str] = {}
+    for name, path in (
+        ("user profile", f"admin/realms/{REALM}/users/profile"),
+        ("realm", f"admin/realms/{REALM}"),
+        ("server info", "admin/serverinfo"),
+    ):
+        response = connection.raw_get(path)
+        answers[name] = str(response.status_code)
+        if name == "user profile" and response.status_code == 200:
+            declared = {attribute.get("name") for attribute in response.json().get("attributes", [])}
+            answers[name] += ", registrationId declared" if "registrationId" in declared else ", not declared"
+    return answers
+
+
+def probe(admin: KeycloakAdmin, keycloak_url: str) -> dict[str, Any]:
     """Every probe, each isolated: one that fails records its error and the others still run."""
     tag = f"probe{uuid.uuid4().hex[:8]}"
     probes: dict[str, Callable[[], Any]] = {
@@ -125,6 +149,7 @@ def probe(admin: KeycloakAdmin) -> dict[str, Any]:
         "unknown group": lambda: unknown_group(admin, tag),
         "invalid username": lambda: invalid_username(admin, tag),
         "lowercased": lambda: lowercased(admin, tag),
+        "registrar client may GET": lambda: registrar_can_read(keycloak_url),
     }
     found: dict[str, Any] = {}
     try:

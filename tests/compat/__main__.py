@@ -22,7 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from registrar_local.java import java_home_for, java_major
-from registrar_local.keycloak_server import DATABASES, KEYCLOAK_VERSION, KeycloakServer, cache_dir, master_admin
+from registrar_local.keycloak_server import (
+    DATABASES,
+    KEYCLOAK_VERSION,
+    Database,
+    KeycloakServer,
+    cache_dir,
+    master_admin,
+)
 from tests.compat.probe import probe
 
 VERSIONS = ("24.0.5", "25.0.6", "26.0.8", "26.5.6", "26.7.3")
@@ -64,7 +71,7 @@ def run_suites(url: str, version: str, report: Path) -> dict[str, Any]:
     return {"passed": total - skipped - len(failed), "skipped": skipped, "total": total, "failed": failed}
 
 
-def check_version(version: str, database: str, reports: Path) -> dict[str, Any]:
+def check_version(version: str, database: Database, reports: Path) -> dict[str, Any]:
     started = time.monotonic()
     entry: dict[str, Any] = {"version": version, "database": database}
     try:
@@ -74,7 +81,7 @@ def check_version(version: str, database: str, reports: Path) -> dict[str, Any]:
     entry["java"] = java_major(java)
     log_path = cache_dir() / "logs" / f"compat-keycloak-{version}.log"
     log_path.unlink(missing_ok=True)
-    server = KeycloakServer(version=version, database=database, log_path=log_path)  # type: ignore[arg-type]
+    server = KeycloakServer(version=version, database=database, log_path=log_path)
     try:
         server.start()
         entry["server"] = master_admin(server.url).get_server_info()["systemInfo"]["version"]

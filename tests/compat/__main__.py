@@ -40,6 +40,9 @@ SUITES = (
     "tests/security/test_service_account.py",
     "tests/resilience/test_concurrent_duplicates.py",
 )
+# The private-CA test starts its own Keycloak with HTTPS options of recent 26.x releases
+# (--http-management-scheme), so it runs with `make test` on the default version only.
+LEFT_OUT = ("tests/integration/test_private_ca.py",)
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = Path(__file__).with_name("results.json")
 
@@ -47,7 +50,17 @@ RESULTS = Path(__file__).with_name("results.json")
 def run_suites(url: str, version: str, report: Path) -> dict[str, Any]:
     """pytest on the suites against the server at `url`; counts and the names of failing tests."""
     completed = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={report}", *SUITES],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            f"--junitxml={report}",
+            *(f"--ignore={path}" for path in LEFT_OUT),
+            *SUITES,
+        ],
         cwd=ROOT,
         env={**os.environ, "KEYCLOAK_TEST_URL": url, "KEYCLOAK_VERSION": version},
         capture_output=True,
@@ -153,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         "date": time.strftime("%Y-%m-%d"),
         "database": args.database,
         "suites": list(SUITES),
+        "left_out": list(LEFT_OUT),
         "versions": results,
     }
     args.results.write_text(json.dumps(document, indent=2) + "\n")

@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 COUNT ?= 100
 
 .DEFAULT_GOAL := help
-.PHONY: help install test unit integration e2e infra lint format demo bench clean
+.PHONY: help install test unit integration e2e infra test-compat lint format demo bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -49,6 +49,9 @@ e2e: install ## the local stack end to end
 
 infra: install ## the SAM template: translation, lint, deploy on moto
 	$(BIN)/pytest -m infra
+
+test-compat: lint ## the suites that speak to Keycloak, against each supported version on PostgreSQL
+	$(BIN)/python -m tests.compat $(COMPAT_ARGS)
 
 demo: install ## run the function over events/ against a local Keycloak (COUNT=N adds generated registrations)
 	$(BIN)/python -m registrar_local demo --count $(COUNT)

@@ -8,9 +8,13 @@ import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 import requests
+
+if TYPE_CHECKING:
+    from registrar_local.keycloak_server import Database
 
 # Label values hold braces themselves (uri="/admin/realms/{realm}/users"): match up to the last one.
 _COUNT_LINE = re.compile(r"^http_server_requests_seconds_count\{(?P<labels>.*)\}\s+(?P<value>[0-9.eE+-]+)$")
@@ -26,6 +30,7 @@ class KeycloakTarget:
     version: str
     started_here: bool
     cpus: tuple[int, ...]
+    database: str = "unknown"
 
     @property
     def port(self) -> int:
@@ -48,9 +53,13 @@ def split_cpus(pin: bool) -> tuple[tuple[int, ...], tuple[int, ...]]:
 
 @contextlib.contextmanager
 def keycloak_under_test(
-    url: str | None, metrics_url: str | None, server_cpus: tuple[int, ...]
+    url: str | None, metrics_url: str | None, server_cpus: tuple[int, ...], database: Database | None = None
 ) -> Iterator[KeycloakTarget]:
-    """A running Keycloak with the project's realm: the one at `url`, or a new one stopped afterwards."""
+    """A running Keycloak with the project's realm: the one at `url`, or a new one stopped afterwards.
+
+    A new one runs on `database` (default: KEYCLOAK_DATABASE, else PostgreSQL), which shares
+    Keycloak's CPUs: the server side is Keycloak and its database together.
+    """
     if url is not None:
         yield KeycloakTarget(
             url=url.rstrip("/"),
@@ -60,22 +69,24 @@ def keycloak_under_test(
             cpus=(),
         )
         return
-    from registrar_local.keycloak_server import KEYCLOAK_VERSION, KeycloakServer
+    from registrar_local.keycloak_server import KEYCLOAK_VERSION, KeycloakServer, default_database
 
+    chosen = database or default_database()
     own = os.sched_getaffinity(0)
-    # The JVM inherits the affinity of the process that starts it, and sizes its pools by it.
+    # The JVM and PostgreSQL inherit the affinity of the process that starts them; the JVM sizes its pools by it.
     os.sched_setaffinity(0, server_cpus)
     try:
-        server = KeycloakServer().start()
+        server = KeycloakServer(database=chosen).start()
     finally:
         os.sched_setaffinity(0, own)
     try:
         yield KeycloakTarget(
             url=server.url,
-            metrics_url=f"http://127.0.0.1:{server.management_port}/metrics",
+            metrics_url=server.metrics_url,
             version=server_version(server.url) or KEYCLOAK_VERSION,
             started_here=True,
             cpus=server_cpus,
+            database=chosen,
         )
     finally:
         server.stop()

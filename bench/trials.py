@@ -20,6 +20,7 @@ and EMF metrics) goes to /dev/null: it is still produced, so logging costs what 
 from __future__ import annotations
 
 import contextlib
+import json
 import multiprocessing
 import os
 import statistics
@@ -33,7 +34,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Protocol
 
-from bench.workload import BATCH_SIZE, Names, sqs_event, user_representation
+from bench.workload import BATCH_SIZE, BENCH_PASSWORD, Names, sqs_event, user_representation
 
 Kind = Literal["limit", "limit_batched", "ours", "naive"]
 # One letter per kind in every username and trial tag, so pools and trials never collide.
@@ -88,12 +89,13 @@ class TrialResult:
         return asdict(self)
 
 
-def function_environment(keycloak_url: str, in_flight: int) -> dict[str, str]:
+def function_environment(keycloak_url: str, in_flight: int, with_password: bool = False) -> dict[str, str]:
     """The function's environment for the local realm, as the local stack sets it."""
     from registrar_local.keycloak_server import function_environment as local_environment
 
     return {
         **local_environment(keycloak_url),
+        "ALLOW_PASSWORDS": "true" if with_password else "false",
         "MAX_WORKERS": str(in_flight),
         "POWERTOOLS_SERVICE_NAME": "sqs-keycloak-registrar",
         "POWERTOOLS_METRICS_NAMESPACE": "SqsKeycloakRegistrar",
@@ -117,13 +119,20 @@ class _Bodies:
     def __init__(self, spec: PoolSpec, index: int) -> None:
         self._names = Names(spec.run_id)
         self._worker = f"{spec.label}p{index}"
+        self._with_password = spec.with_password
 
     def batches(self, tag: str, count: int) -> list[list[str]]:
         trial = f"{tag}{self._worker}"
-        return [self._names.bodies(trial, number * BATCH_SIZE, BATCH_SIZE) for number in range(count)]
+        return [self._password(self._names.bodies(trial, number * BATCH_SIZE, BATCH_SIZE)) for number in range(count)]
 
     def warm(self, tag: str) -> list[str]:
-        return self._names.bodies(f"{tag}{self._worker}w", 0, BATCH_SIZE)
+        return self._password(self._names.bodies(f"{tag}{self._worker}w", 0, BATCH_SIZE))
+
+    def _password(self, bodies: list[str]) -> list[str]:
+        """With passwords, each message carries one (the function then sends it as a credential)."""
+        if not self._with_password:
+            return bodies
+        return [json.dumps({**json.loads(body), "password": BENCH_PASSWORD}) for body in bodies]
 
 
 class _LimitRunner:
@@ -277,7 +286,7 @@ def _serve(spec: PoolSpec, index: int, connection: Connection) -> None:
     _redirect_output(spec.log_path)
     if spec.cpus:
         os.sched_setaffinity(0, spec.cpus)
-    os.environ.update(function_environment(spec.keycloak_url, spec.in_flight))
+    os.environ.update(function_environment(spec.keycloak_url, spec.in_flight, spec.with_password))
     try:
         runner = _RUNNERS[spec.kind](spec, index)
         connection.send(("started", None))

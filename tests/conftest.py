@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from registrar_local.keycloak_server import DATABASES
+
 pytest_plugins = ["tests.kit.fixtures"]
 
 KEYCLOAK_FIXTURES = frozenset({"keycloak_url", "admin", "make_runtime", "service_client", "private_ca_keycloak"})
@@ -20,3 +22,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if tier is None:
             tier = "integration" if KEYCLOAK_FIXTURES & set(getattr(item, "fixturenames", ())) else "unit"
         item.add_marker(tier)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--keycloak-database",
+        choices=DATABASES,
+        default=None,
+        help="database of the Keycloak the tests start (default: KEYCLOAK_DATABASE, else postgres)",
+    )

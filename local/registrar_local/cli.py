@@ -13,6 +13,7 @@ from rich.console import Console
 
 from registrar_local.demo import DemoOptions, run_demo
 from registrar_local.keycloak_command import cmd_keycloak
+from registrar_local.keycloak_server import DATABASES, default_database
 from registrar_local.samples import read_json_lines
 from registrar_local.schema import SCHEMA_PATH, deployment_schema, policy_from_environment, registration_schema, render
 from registrar_local.sqs_client import sqs_client
@@ -85,6 +86,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         keep_running=args.keep_running,
         dashboard=not args.no_dashboard,
         log_dir=Path(args.log_dir) if args.log_dir else None,
+        database=args.database,
     )
     return run_demo(options, console).exit_code
 
@@ -144,6 +146,13 @@ def parser() -> argparse.ArgumentParser:
         "--keycloak-url", help="use this running Keycloak (with the project's realm) instead of starting one"
     )
     demo.add_argument(
+        "--database",
+        choices=DATABASES,
+        default=default_database(),
+        help="the started Keycloak's database: a throwaway PostgreSQL cluster (default; KEYCLOAK_DATABASE changes it)"
+        " or dev-file, Keycloak's H2 development database, quicker to start",
+    )
+    demo.add_argument(
         "--keep-running", action="store_true", help="after the report, keep Keycloak and ElasticMQ up until Ctrl-C"
     )
     demo.add_argument("--timeout", type=float, default=3600, help="seconds to wait for the queue to drain")
@@ -164,6 +173,12 @@ def parser() -> argparse.ArgumentParser:
         help="address to listen on (default 127.0.0.1; 0.0.0.0 when Docker on Linux must reach it)",
     )
     keycloak.add_argument("--env-file", help="also write the printed --env-vars file here")
+    keycloak.add_argument(
+        "--database",
+        choices=DATABASES,
+        default=default_database(),
+        help="Keycloak's database: a throwaway PostgreSQL cluster (default) or dev-file (H2)",
+    )
     keycloak.set_defaults(func=cmd_keycloak)
 
     schema = commands.add_parser("schema", help="write the registration message's JSON Schema from the model")

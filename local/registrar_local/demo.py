@@ -28,6 +28,7 @@ from rich.progress import (
 )
 
 from registrar_local.interrupts import Interrupts, RunInterrupted, stop_leftover_descendants
+from registrar_local.keycloak_server import Database
 from registrar_local.processes import command_line, descendants
 from registrar_local.run_report import (
     CREATED,
@@ -57,6 +58,8 @@ class DemoOptions:
     dashboard: bool = True
     settings: StackSettings | None = None
     log_dir: Path | None = None
+    database: Database | None = None
+    """The started Keycloak's database (default: KEYCLOAK_DATABASE, else postgres)."""
     # The last guard against leftovers; off for a caller with children of its own (the benchmarks).
     stop_leftovers: bool = True
 
@@ -98,6 +101,7 @@ def run_demo(options: DemoOptions, console: Console) -> DemoResult:
                             settings=settings,
                             on_phase=lambda phase: say(console, f"{phase}..."),
                             log_dir=options.log_dir,
+                            database=options.database,
                         )
                     )
             except RunInterrupted:
@@ -147,7 +151,7 @@ def _consume(
     interrupted: Callable[[], bool],
 ) -> None:
     for line in (
-        f"Keycloak {stack.keycloak_url} (admin console: realm 'registrar')",
+        f"Keycloak {stack.keycloak_url} on {stack.keycloak_database} database (admin console: realm 'registrar')",
         f"SQS (ElasticMQ) {stack.sqs_endpoint}",
         f"queue {stack.queues.source_url}",
         f"DLQ {stack.queues.dlq_url}",

@@ -51,7 +51,7 @@ def cmd_keycloak(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)  # kc.sh runs in its own session: only we can stop it
-    server = KeycloakServer(http_port=args.port, http_host=args.host)
+    server = KeycloakServer(http_port=args.port, http_host=args.host, database=args.database)
     print(f"starting Keycloak on port {args.port}...", file=sys.stderr, flush=True)
     failure: list[BaseException] = []
     # Started off the main thread so a signal is handled at once, even during the first Maven fetch.

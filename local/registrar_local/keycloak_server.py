@@ -4,20 +4,29 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal, get_args
 
 import requests
 from keycloak import KeycloakAdmin, KeycloakOpenIDConnection
 
+from registrar_local.java import java_home_for, version_tuple
+from registrar_local.ports import free_port
+from registrar_local.postgres_server import PostgresServer
 from registrar_local.processes import run_quietly, stop_process
 
+__all__ = ["KEYCLOAK_VERSION", "KeycloakServer", "cache_dir", "free_port", "function_environment", "master_admin"]
+
 KEYCLOAK_VERSION = os.environ.get("KEYCLOAK_VERSION", "26.5.6")
+# Keycloak's database: a throwaway PostgreSQL cluster (what production runs), or the H2 file
+# of development mode, which starts faster.
+Database = Literal["postgres", "dev-file"]
+DATABASES: tuple[Database, ...] = get_args(Database)
 REALM_FILE = Path(__file__).with_name("realm.json")
 REALM = "registrar"
 CLIENT_ID = "registrar"
@@ -35,21 +44,31 @@ def cache_dir() -> Path:
     return base / "sqs-keycloak-registrar"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def default_database() -> Database:
+    """KEYCLOAK_DATABASE when set (postgres or dev-file), else postgres."""
+    chosen = os.environ.get("KEYCLOAK_DATABASE", "postgres")
+    for database in DATABASES:
+        if chosen == database:
+            return database
+    raise ValueError(f"KEYCLOAK_DATABASE={chosen!r}: choose one of {', '.join(DATABASES)}")
 
 
-def install(version: str = KEYCLOAK_VERSION) -> Path:
-    """The unpacked distribution, fetched with Maven on first use and cached after."""
-    home = cache_dir() / f"keycloak-{version}"
+def install(version: str = KEYCLOAK_VERSION, database: Database = "dev-file") -> Path:
+    """The unpacked distribution, fetched with Maven on first use and cached after.
+
+    Each database vendor gets its own copy: the vendor is a build option, and start-dev rebuilds
+    the distribution in place, which must never happen under a running server of the other vendor.
+    """
+    suffix = "" if database == "dev-file" else f"-{database}"
+    home = cache_dir() / f"keycloak-{version}{suffix}"
     if (home / "bin" / "kc.sh").exists():
         return home
     downloads = cache_dir() / "downloads"
     downloads.mkdir(parents=True, exist_ok=True)
     archive = downloads / f"keycloak-quarkus-dist-{version}.zip"
     if not archive.exists():
+        # Into a folder of this process, then renamed: a concurrent first run never sees half a zip.
+        partial = downloads / f".partial-{os.getpid()}"
         run_quietly(
             [
                 "mvn",
@@ -57,10 +76,12 @@ def install(version: str = KEYCLOAK_VERSION) -> Path:
                 "-B",
                 "dependency:copy",
                 f"-Dartifact=org.keycloak:keycloak-quarkus-dist:{version}:zip",
-                f"-DoutputDirectory={downloads}",
+                f"-DoutputDirectory={partial}",
             ]
         )
-    staging = cache_dir() / f".unpacking-{version}-{os.getpid()}"
+        (partial / archive.name).replace(archive)
+        shutil.rmtree(partial, ignore_errors=True)
+    staging = cache_dir() / f".unpacking-{version}{suffix}-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     with zipfile.ZipFile(archive) as bundle:
         bundle.extractall(staging)
@@ -77,17 +98,21 @@ def install(version: str = KEYCLOAK_VERSION) -> Path:
 class KeycloakServer:
     """One Keycloak process with the project's realm imported.
 
-    The database is an H2 file in `database_dir` (a temporary folder, removed on stop, when not
-    given), so a server survives a restart, which fault-injection runs need. Every server uses
-    the same database vendor, so starting one never rebuilds the distribution under another.
+    `database` is "postgres" (the default: a throwaway cluster started with the server) or
+    "dev-file" (an H2 file in `database_dir`, a temporary folder when not given). Either survives
+    `stop(keep_data=True)` and a new `start()`, which fault-injection runs need; a plain `stop()`
+    removes it.
     """
 
     http_port: int = field(default_factory=free_port)
     management_port: int = field(default_factory=free_port)
     http_host: str = "127.0.0.1"  # 0.0.0.0 lets a Docker container (sam local invoke on Linux) reach it
     log_path: Path | None = None
+    database: Database = field(default_factory=default_database)
+    version: str = KEYCLOAK_VERSION
     database_dir: Path | None = None
     process: subprocess.Popen[bytes] | None = None
+    postgres: PostgresServer | None = None
     _temporary_database: bool = False
     https_certificate: tuple[Path, Path] | None = None
     """(certificate PEM, private key PEM): also serve HTTPS, on `https_port`, with them."""
@@ -113,23 +138,53 @@ class KeycloakServer:
             "--http-management-scheme=http",
         ]
 
+    @property
+    def management_url(self) -> str:
+        """Health and metrics: their own port from Keycloak 25 on, the HTTP port before."""
+        if self._has_management_interface:
+            return f"http://127.0.0.1:{self.management_port}"
+        return self.url
+
+    @property
+    def metrics_url(self) -> str:
+        return f"{self.management_url}/metrics"
+
+    @property
+    def _has_management_interface(self) -> bool:
+        return version_tuple(self.version) >= (25,)
+
     def start(self, timeout: float = 240.0) -> KeycloakServer:
-        home = install()
+        home = install(self.version, self.database)
         imports = home / "data" / "import"
         imports.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(REALM_FILE, imports / "registrar-realm.json")
+        # Keycloak 26 renamed the bootstrap admin's variables.
+        admin_variables = (
+            ("KC_BOOTSTRAP_ADMIN_USERNAME", "KC_BOOTSTRAP_ADMIN_PASSWORD")
+            if version_tuple(self.version) >= (26,)
+            else ("KEYCLOAK_ADMIN", "KEYCLOAK_ADMIN_PASSWORD")
+        )
         env = {
             **os.environ,
-            "KC_BOOTSTRAP_ADMIN_USERNAME": ADMIN_USERNAME,
-            "KC_BOOTSTRAP_ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "JAVA_HOME": str(java_home_for(self.version)),
+            admin_variables[0]: ADMIN_USERNAME,
+            admin_variables[1]: ADMIN_PASSWORD,
         }
         log_path = self.log_path or cache_dir() / f"keycloak-{self.http_port}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self.log_path = log_path
-        if self.database_dir is None:
-            self.database_dir = Path(tempfile.mkdtemp(prefix="keycloak-db-"))
-            self._temporary_database = True
-        database = ["--db=dev-file", f"--db-url=jdbc:h2:file:{self.database_dir}/keycloakdb;NON_KEYWORDS=VALUE"]
+        try:
+            self._launch(home, env, log_path)
+            self.wait_ready(timeout)
+        except BaseException:
+            # A failed start (Ctrl-C included) leaves nothing running: Keycloak nor its database.
+            self.stop()
+            raise
+        return self
+
+    def _launch(self, home: Path, env: dict[str, str], log_path: Path) -> None:
+        management = [f"--http-management-port={self.management_port}"] if self._has_management_interface else []
+        database = self._database_options()
         with log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [
@@ -139,7 +194,7 @@ class KeycloakServer:
                     "--import-realm",
                     f"--http-host={self.http_host}",
                     f"--http-port={self.http_port}",
-                    f"--http-management-port={self.management_port}",
+                    *management,
                     "--health-enabled=true",
                     "--metrics-enabled=true",
                     *self._https_options(),
@@ -149,8 +204,18 @@ class KeycloakServer:
                 env=env,
                 start_new_session=True,
             )
-        self.wait_ready(timeout)
-        return self
+
+    def _database_options(self) -> list[str]:
+        """Keycloak's --db options; starts the PostgreSQL cluster unless it is already up."""
+        if self.database == "postgres":
+            if self.postgres is None or not self.postgres.running:
+                assert self.log_path is not None
+                self.postgres = PostgresServer(log_path=self.log_path.with_suffix(".postgres.log")).start()
+            return self.postgres.keycloak_options()
+        if self.database_dir is None:
+            self.database_dir = Path(tempfile.mkdtemp(prefix="keycloak-db-"))
+            self._temporary_database = True
+        return ["--db=dev-file", f"--db-url=jdbc:h2:file:{self.database_dir}/keycloakdb;NON_KEYWORDS=VALUE"]
 
     def wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -158,19 +223,27 @@ class KeycloakServer:
             if self.process is not None and self.process.poll() is not None:
                 raise RuntimeError(f"Keycloak exited with {self.process.returncode}; see {self.log_path}")
             try:
-                ready = requests.get(f"http://127.0.0.1:{self.management_port}/health/ready", timeout=2)
+                ready = requests.get(f"{self.management_url}/health/ready", timeout=2)
                 if ready.status_code == 200:
                     return
             except requests.RequestException:
                 pass
             time.sleep(1)
-        self.stop()
         raise TimeoutError(f"Keycloak not ready after {timeout:.0f}s; see {self.log_path}")
 
     def stop(self, keep_data: bool = False) -> None:
         """Stop the server; a temporary database is removed unless `keep_data` (for a restart)."""
-        stop_process(self.process, timeout=30, group=True)
-        if self._temporary_database and not keep_data and self.database_dir is not None:
+        try:
+            stop_process(self.process, timeout=30, group=True)
+        finally:
+            if not keep_data:
+                self._remove_database()
+
+    def _remove_database(self) -> None:
+        if self.postgres is not None:
+            self.postgres.stop()
+            self.postgres = None
+        if self._temporary_database and self.database_dir is not None:
             shutil.rmtree(self.database_dir, ignore_errors=True)
             self.database_dir = None
 

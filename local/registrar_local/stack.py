@@ -16,7 +16,7 @@ from typing import Any
 from registrar_local.elasticmq_server import ElasticMqServer
 from registrar_local.environments import FunctionEnvironment, MetricTotals
 from registrar_local.function_api import METRICS_NAMESPACE, SERVICE_NAME
-from registrar_local.keycloak_server import KeycloakServer, cache_dir, function_environment
+from registrar_local.keycloak_server import Database, KeycloakServer, cache_dir, default_database, function_environment
 from registrar_local.poller import BatchReport, Poller
 from registrar_local.sqs_client import (
     FAKE_ACCESS_KEY_ID,
@@ -269,6 +269,8 @@ class LocalStack:
     settings: StackSettings
     log_dir: Path
     server_pids: dict[str, int] = field(default_factory=dict)
+    keycloak_database: str = "its own"
+    """The database of a Keycloak started here ("its own" for one given by URL)."""
 
     def sqs(self) -> Any:
         return sqs_client(self.sqs_endpoint)
@@ -287,17 +289,23 @@ def local_stack(
     settings: StackSettings | None = None,
     on_phase: Callable[[str], None] | None = None,
     log_dir: Path | None = None,
+    database: Database | None = None,
 ) -> Iterator[LocalStack]:
-    """Everything started here is stopped when the block ends (Ctrl-C included)."""
+    """Everything started here is stopped when the block ends (Ctrl-C included).
+
+    `database` is the started Keycloak's (default: KEYCLOAK_DATABASE, else postgres).
+    """
     settings = settings or read_stack_settings()
     log_dir = log_dir or cache_dir() / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     say = on_phase or (lambda _phase: None)
     server_pids: dict[str, int] = {}
+    keycloak_database = "its own"
     with ExitStack() as started:
         if keycloak_url is None:
             say("starting Keycloak")
-            keycloak = KeycloakServer(log_path=log_dir / "keycloak.log")
+            keycloak_database = database or default_database()
+            keycloak = KeycloakServer(log_path=log_dir / "keycloak.log", database=keycloak_database)
             started.callback(keycloak.stop)
             keycloak.start()
             keycloak_url = keycloak.url
@@ -310,4 +318,4 @@ def local_stack(
         if sqs_server.process is not None:
             server_pids["elasticmq"] = sqs_server.process.pid
         queues = create_queues(sqs_server.sqs(), settings)
-        yield LocalStack(keycloak_url, sqs_server.url, queues, settings, log_dir, server_pids)
+        yield LocalStack(keycloak_url, sqs_server.url, queues, settings, log_dir, server_pids, keycloak_database)

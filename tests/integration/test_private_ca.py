@@ -20,7 +20,7 @@ from registrar.config import Settings
 from registrar.domain.deadline import Deadline
 from registrar.processor import process_event
 from registrar.runtime import Runtime, build_runtime
-from registrar_local.keycloak_server import KeycloakServer, function_environment, master_admin
+from registrar_local.keycloak_server import Database, KeycloakServer, function_environment, master_admin
 from tests.kit.aws import REGION
 from tests.kit.events import body, failures, sqs_event
 from tests.kit.logs import LogCapture
@@ -38,10 +38,12 @@ class PrivateCaKeycloak:
 
 
 @pytest.fixture(scope="module")
-def private_ca_keycloak(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateCaKeycloak]:
+def private_ca_keycloak(
+    tmp_path_factory: pytest.TempPathFactory, keycloak_database: Database
+) -> Iterator[PrivateCaKeycloak]:
     ca = write_private_ca(tmp_path_factory.mktemp("private-ca"))
-    # The H2 dev-file database, as every server here: this one lives for this module only.
-    server = KeycloakServer(https_certificate=(ca.certificate, ca.key))
+    # On the session's database, as every server here: this one lives for this module only.
+    server = KeycloakServer(https_certificate=(ca.certificate, ca.key), database=keycloak_database)
     try:
         server.start()
         yield PrivateCaKeycloak(https_url=server.https_url, ca_bundle=ca.ca_bundle, admin=master_admin(server.url))

@@ -17,7 +17,13 @@ from moto import mock_aws
 from registrar.config import Settings
 from registrar.observability import logger
 from registrar.runtime import Runtime, build_runtime
-from registrar_local.keycloak_server import KeycloakServer, function_environment, master_admin
+from registrar_local.keycloak_server import (
+    Database,
+    KeycloakServer,
+    default_database,
+    function_environment,
+    master_admin,
+)
 from tests.kit.aws import REGION, new_queue
 from tests.kit.directory import MemoryDirectory
 from tests.kit.logs import LogCapture
@@ -78,13 +84,20 @@ def function_logs() -> Iterator[LogCapture]:
 
 
 @pytest.fixture(scope="session")
-def keycloak_url() -> Iterator[str]:
+def keycloak_database(pytestconfig: pytest.Config) -> Database:
+    """The database every Keycloak started by the tests runs on (--keycloak-database, KEYCLOAK_DATABASE)."""
+    chosen: Database | None = pytestconfig.getoption("--keycloak-database")
+    return chosen or default_database()
+
+
+@pytest.fixture(scope="session")
+def keycloak_url(keycloak_database: Database) -> Iterator[str]:
     """A running Keycloak with the project's realm: KEYCLOAK_TEST_URL if set, else one started here."""
     external = os.environ.get("KEYCLOAK_TEST_URL")
     if external:
         yield external.rstrip("/")
         return
-    server = KeycloakServer().start()
+    server = KeycloakServer(database=keycloak_database).start()
     try:
         yield server.url
     finally:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
@@ -76,3 +79,33 @@ def test_a_poller_stopped_by_sigterm_loses_nothing(keycloak_url, tmp_path):
     usernames = [user["username"] for user in users]
     assert len(usernames) == 300
     assert len(set(usernames)) == 300
+
+
+def test_ctrl_c_on_a_demo_with_its_own_keycloak_leaves_no_server_behind():
+    # Its own TMPDIR (open to the postgres user) tells this demo's cluster apart from others.
+    scratch = Path(tempfile.mkdtemp(prefix="demo-scratch-"))
+    scratch.chmod(0o755)
+    try:
+        demo = cli("demo", "--count", "5", "--keep-running", "--database", "postgres", env={"TMPDIR": str(scratch)})
+        assert demo.stdout is not None
+        seen: list[str] = []
+        for line in demo.stdout:
+            seen.append(line)
+            if "Ctrl-C stops them" in line:
+                break
+        port = next(line.split(":")[2].split()[0] for line in seen if line.startswith("Keycloak http://"))
+        assert process_lines(str(scratch)), "the demo's PostgreSQL was not running"
+        demo.send_signal(signal.SIGINT)
+        out, _ = demo.communicate(timeout=120)
+        assert demo.returncode == 0, "".join(seen) + out
+        assert process_lines(f"--http-port={port}") == []
+        assert process_lines(str(scratch)) == []
+        assert list(scratch.iterdir()) == [], "the cluster's folder was left behind"
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def process_lines(text: str) -> list[str]:
+    """Command lines of running processes that contain `text`."""
+    found = subprocess.run(["pgrep", "-af", "--", text], capture_output=True, text=True, check=False).stdout
+    return [line for line in found.splitlines() if "pgrep" not in line]

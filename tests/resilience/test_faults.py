@@ -34,8 +34,8 @@ def created_so_far(keycloak_url: str, run_id: str) -> int:
     return int(master_admin(keycloak_url).users_count({"search": f"*{run_id}*"}))
 
 
-def test_keycloak_stopped_and_restarted_mid_run_loses_nothing(tmp_path):
-    server = KeycloakServer(database_dir=tmp_path / "keycloak-db").start()
+def test_keycloak_stopped_and_restarted_mid_run_loses_nothing(tmp_path, keycloak_database):
+    server = KeycloakServer(database=keycloak_database, database_dir=tmp_path / "keycloak-db").start()
     settings = fault_settings()
     run_id, bodies = registrations(500)
 

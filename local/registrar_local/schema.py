@@ -64,7 +64,7 @@ def deployment_schema(policy: RegistrationPolicy, published: Mapping[str, Any] |
     attribute_names = policy.allowed_attributes - {policy.registration_id_attribute}
     properties["attributes"]["propertyNames"] = _one_of(attribute_names)
     # Keycloak's own spelling only: the function recases a built-in alias, a producer should not rely on it.
-    properties["requiredActions"]["items"] = _one_of(policy.allowed_required_actions)
+    properties["requiredActions"]["items"] = _one_of(policy.required_actions)
     if not policy.allow_passwords:
         del properties["password"]  # additionalProperties is false, so a password is refused
     schema["examples"] = [

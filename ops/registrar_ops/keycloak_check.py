@@ -185,7 +185,7 @@ def _group_findings(function: KeycloakAdmin, settings: Settings) -> list[Finding
 
 
 def _required_action_findings(reader: KeycloakAdmin, settings: Settings, *, admin_given: bool) -> list[Finding]:
-    wanted = sorted(settings.policy.allowed_required_actions)
+    wanted = sorted(settings.policy.required_actions)
     if not wanted:
         return []
     try:

@@ -103,7 +103,13 @@ def warn_about(settings: Settings) -> None:
             },
         )
     for finding in review_allowlist(settings.policy.allowed_required_actions):
-        if finding.custom:
+        if finding.recased:
+            logger.warning(
+                "allowlisted required action differs from Keycloak's built-in alias only in case: "
+                "Keycloak's spelling is sent",
+                extra={"required_action": finding.alias, "keycloak_alias": finding.canonical},
+            )
+        elif finding.custom:
             logger.warning(
                 "allowlisted required action is not one of Keycloak's built-in aliases: Keycloak silently drops "
                 "an alias its realm does not enable",

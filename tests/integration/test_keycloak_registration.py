@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -140,3 +141,36 @@ def test_a_required_action_written_in_another_case_reaches_the_user(make_runtime
     assert failures(process_event(event, Deadline.after(30, 2000), runtime)) == []
     (user,) = admin.get_users({"search": tag, "briefRepresentation": False})
     assert user["requiredActions"] == ["VERIFY_EMAIL"]
+
+
+def _outcome_of(sqs, dlq_url) -> list[str]:
+    return [message["MessageAttributes"]["outcome"]["StringValue"] for message in drain(sqs, dlq_url)]
+
+
+def test_a_group_deleted_while_the_environment_is_warm_is_noticed_at_once(make_runtime, admin, tag, sqs, dlq_url):
+    group_id = admin.create_group({"name": f"{tag}-g"})
+    runtime = make_runtime(ALLOWED_GROUPS=f"/customers,/{tag}-g")
+    first = sqs_event(body(email=f"{tag}-1@example.com", groups=[f"/{tag}-g"]))
+    assert failures(process_event(first, Deadline.after(30, 2000), runtime)) == []
+    admin.delete_group(group_id)  # the cached answer says it exists for 5 more minutes
+
+    second = sqs_event(body(email=f"{tag}-2@example.com", groups=[f"/{tag}-g"]))
+    assert failures(process_event(second, Deadline.after(30, 2000), runtime)) == []
+    assert _outcome_of(sqs, dlq_url) == ["unknown_group"]
+
+
+def test_a_group_created_after_its_first_refusal_is_picked_up_after_the_cache_time(
+    make_runtime, admin, tag, sqs, dlq_url
+):
+    runtime = make_runtime(ALLOWED_GROUPS=f"/customers,/{tag}-late", GROUP_CACHE_SECONDS="1")
+    early = sqs_event(body(email=f"{tag}-early@example.com", groups=[f"/{tag}-late"]))
+    assert failures(process_event(early, Deadline.after(30, 2000), runtime)) == []
+    assert _outcome_of(sqs, dlq_url) == ["unknown_group"]
+
+    admin.create_group({"name": f"{tag}-late"})
+    time.sleep(1.1)
+    late = sqs_event(body(email=f"{tag}-late@example.com", groups=[f"/{tag}-late"]))
+    assert failures(process_event(late, Deadline.after(30, 2000), runtime)) == []
+    assert _outcome_of(sqs, dlq_url) == []
+    (user,) = admin.get_users({"search": f"{tag}-late"})
+    assert [group["path"] for group in admin.get_user_groups(user["id"])] == [f"/{tag}-late"]

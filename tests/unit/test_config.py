@@ -6,6 +6,8 @@ from aws_lambda_powertools.utilities import parameters
 
 from registrar.adapters.secrets import secret_source
 from registrar.config import ConfigurationError, Settings
+from tests.kit.directory import MemoryDirectory
+from tests.kit.runtime import memory_runtime
 
 BASE = {
     "KEYCLOAK_URL": "https://keycloak.example.com",
@@ -61,10 +63,20 @@ def test_required_action_aliases_are_kept_as_keycloak_spells_them() -> None:
     settings = Settings.from_environment(
         {**BASE, "KEYCLOAK_CLIENT_SECRET": "s", "ALLOWED_REQUIRED_ACTIONS": "verify_email,my-custom-action"}
     )
-    assert settings.policy.allowed_required_actions == frozenset({"VERIFY_EMAIL", "my-custom-action"})
+    assert settings.policy.required_actions == frozenset({"VERIFY_EMAIL", "my-custom-action"})
 
 
 def test_a_max_receive_count_too_small_for_the_retry_window_is_noticed() -> None:
     base = {**BASE, "KEYCLOAK_CLIENT_SECRET": "s", "RETRY_WINDOW_SECONDS": "21600"}
     assert Settings.from_environment({**base, "MAX_RECEIVE_COUNT": "5"}).receives_cut_window_short()
     assert not Settings.from_environment({**base, "MAX_RECEIVE_COUNT": "100"}).receives_cut_window_short()
+
+
+def test_a_recased_or_custom_required_action_is_warned_about_once_at_cold_start(function_logs) -> None:
+
+    memory_runtime(
+        MemoryDirectory(), None, None, policy={"allowed_required_actions": "verify_email,my-own,UPDATE_PASSWORD"}
+    )
+    warned = {line["required_action"]: line for line in function_logs.warnings() if "required_action" in line}
+    assert sorted(warned) == ["my-own", "verify_email"]
+    assert warned["verify_email"]["keycloak_alias"] == "VERIFY_EMAIL"

@@ -53,7 +53,7 @@ class RegistrationPolicy(BaseModel):
     allowed_groups: frozenset[str] = frozenset()
     allowed_attributes: frozenset[str] = frozenset()
     allowed_required_actions: frozenset[str] = frozenset()
-    """Kept as Keycloak spells them: a built-in alias written in another case is recased."""
+    """As configured; `required_actions` is what Keycloak is sent."""
     allow_passwords: bool = False
     registration_id_attribute: str = Field(default="registrationId", min_length=1, max_length=255)
 
@@ -65,10 +65,10 @@ class RegistrationPolicy(BaseModel):
             return frozenset(item.strip() for item in value.split(",") if item.strip())
         return value
 
-    @field_validator("allowed_required_actions", mode="after")
-    @classmethod
-    def _canonical_actions(cls, value: frozenset[str]) -> frozenset[str]:
-        return frozenset(canonical_required_action(alias) for alias in value)
+    @property
+    def required_actions(self) -> frozenset[str]:
+        """The allowlisted required actions as Keycloak spells them (a built-in alias in another case is recased)."""
+        return frozenset(canonical_required_action(alias) for alias in self.allowed_required_actions)
 
 
 class InvalidMessage(ValueError):
@@ -156,7 +156,7 @@ class Registration(BaseModel):
     @classmethod
     def _check_required_actions(cls, value: list[str], info: ValidationInfo) -> list[str]:
         # Keycloak drops an alias it does not know, case included: send its own spelling.
-        allowed = _policy(info).allowed_required_actions
+        allowed = _policy(info).required_actions
         refused = [alias for alias in value if canonical_required_action(alias) not in allowed]
         _refuse_outside("requiredActions", refused, frozenset())
         return sorted({canonical_required_action(alias) for alias in value})

@@ -27,6 +27,8 @@ class Faults:
     retry_after_seconds: int | None = None
     method: str = "POST"
     path_suffix: str = "/users"
+    body_contains: bytes | None = None
+    """Only requests whose body holds this (one user's registration, say)."""
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -62,10 +64,12 @@ class FaultProxy:
     def heal(self) -> None:
         self.faults = Faults()
 
-    def _inject(self, method: str, path: str) -> Faults | None:
+    def _inject(self, method: str, path: str, body: bytes | None) -> Faults | None:
         faults = self.faults
         path = path.split("?", maxsplit=1)[0]
         if faults.status is None or method != faults.method or not path.endswith(faults.path_suffix):
+            return None
+        if faults.body_contains is not None and faults.body_contains not in (body or b""):
             return None
         with self._lock:
             if next(self._matching) % faults.every_nth:
@@ -88,7 +92,7 @@ class FaultProxy:
                 body = self.rfile.read(length) if length else None
                 if proxy.faults.latency_seconds:
                     time.sleep(proxy.faults.latency_seconds)
-                injected = proxy._inject(self.command, self.path)
+                injected = proxy._inject(self.command, self.path, body)
                 if injected is not None:
                     self.send_response(injected.status or 503)
                     if injected.retry_after_seconds is not None:

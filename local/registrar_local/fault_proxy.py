@@ -1,7 +1,7 @@
 """An HTTP proxy in front of Keycloak that injects latency and error answers, for fault tests.
 
 Loopback only. Faults can be changed while it runs: the tests slow Keycloak down past the
-function timeout, answer a share of user creations with 503 or 429, and then heal it.
+function timeout, answer a share of user creations (or one user's) with 503 or 429, and then heal it.
 """
 
 from __future__ import annotations
@@ -27,6 +27,10 @@ class Faults:
     retry_after_seconds: int | None = None
     method: str = "POST"
     path_suffix: str = "/users"
+    body_contains: bytes | None = None
+    """Only requests whose body holds these bytes (one user's creation, say)."""
+    limit: int | None = None
+    """At most this many answers injected (`injected` counts them); after them every request goes through."""
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -62,12 +66,16 @@ class FaultProxy:
     def heal(self) -> None:
         self.faults = Faults()
 
-    def _inject(self, method: str, path: str) -> Faults | None:
+    def _inject(self, method: str, path: str, body: bytes | None) -> Faults | None:
         faults = self.faults
         path = path.split("?", maxsplit=1)[0]
         if faults.status is None or method != faults.method or not path.endswith(faults.path_suffix):
             return None
+        if faults.body_contains is not None and faults.body_contains not in (body or b""):
+            return None
         with self._lock:
+            if faults.limit is not None and self.injected >= faults.limit:
+                return None
             if next(self._matching) % faults.every_nth:
                 return None
             self.injected += 1
@@ -88,7 +96,7 @@ class FaultProxy:
                 body = self.rfile.read(length) if length else None
                 if proxy.faults.latency_seconds:
                     time.sleep(proxy.faults.latency_seconds)
-                injected = proxy._inject(self.command, self.path)
+                injected = proxy._inject(self.command, self.path, body)
                 if injected is not None:
                     self.send_response(injected.status or 503)
                     if injected.retry_after_seconds is not None:

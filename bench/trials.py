@@ -36,6 +36,8 @@ from typing import Any, Literal, Protocol
 from bench.workload import BATCH_SIZE, Names, sqs_event, user_representation
 
 Kind = Literal["limit", "limit_batched", "ours", "naive"]
+# One letter per kind in every username and trial tag, so pools and trials never collide.
+CODES: dict[Kind, str] = {"limit": "l", "limit_batched": "b", "ours": "o", "naive": "n"}
 FUNCTION_TIMEOUT_SECONDS = 30.0
 
 
@@ -55,8 +57,7 @@ class PoolSpec:
     @property
     def label(self) -> str:
         """Part of every username this pool creates, so pools never collide with one another."""
-        codes: dict[Kind, str] = {"limit": "l", "limit_batched": "b", "ours": "o", "naive": "n"}
-        return f"{codes[self.kind]}{self.processes}{'pw' if self.with_password else ''}l{int(self.latency_ms)}"
+        return f"{CODES[self.kind]}{self.processes}{'pw' if self.with_password else ''}l{int(self.latency_ms)}"
 
 
 @dataclass

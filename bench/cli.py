@@ -1,0 +1,149 @@
+"""The command line: `python -m bench [options]` runs the suite, `python -m bench readme` rewrites README's tables."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+RESULTS = BENCH / "results"
+SOURCE = BENCH.parent / "src"
+README = BENCH.parent / "README.md"
+PARTS = ("build", "imports", "overhead", "throughput", "latency", "passwords", "requests", "invocations", "stack")
+KEYCLOAK_PARTS = frozenset({"throughput", "latency", "passwords", "requests", "invocations", "stack"})
+
+
+@dataclass(frozen=True)
+class Options:
+    """How a run is made: sizes, repetitions, which parts, against which Keycloak."""
+
+    keycloak_url: str | None = None
+    metrics_url: str | None = None
+    levels: tuple[int, ...] = (1, 2, 4)
+    reps: int = 4
+    batches: int = 20
+    latency_ms: float = 50.0
+    latency_reps: int = 3
+    latency_batches: int = 10
+    warmup_seconds: float = 40.0
+    count_users: int = 1000
+    password_users: int = 40
+    import_runs: int = 5
+    invoke_runs: int = 3
+    pin: bool = True
+    parts: frozenset[str] = frozenset(PARTS)
+    source: Path = SOURCE
+    quick: bool = False
+    out: Path = RESULTS
+
+
+def quick(options: Options) -> Options:
+    """The --quick preset, a smoke run: every part, few repetitions, small trials."""
+    return dataclasses.replace(
+        options,
+        reps=2,
+        batches=6,
+        latency_reps=1,
+        latency_batches=4,
+        warmup_seconds=8.0,
+        count_users=200,
+        password_users=10,
+        import_runs=2,
+        invoke_runs=1,
+        quick=True,
+    )
+
+
+def _names(value: str) -> list[str]:
+    return [name.strip() for name in value.split(",") if name.strip()]
+
+
+def parser() -> argparse.ArgumentParser:
+    defaults = Options()
+    found = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="The benchmark suite against a local Keycloak; see bench/README.md. "
+        "`python -m bench readme` rewrites README's figure tables from a results.json.",
+    )
+    add = found.add_argument
+    add("--keycloak-url", help="use this Keycloak (with the project's realm) instead of starting one")
+    add("--metrics-url", help="its metrics endpoint (management port), for counting requests")
+    add("--invocations", default="1,2,4", help="concurrent invocations to sweep (default 1,2,4)")
+    add("--reps", type=int, default=defaults.reps, help="repetitions of each throughput trial (default 4)")
+    add("--batches", type=int, default=defaults.batches, help="batches of 10 per invocation per trial (default 20)")
+    add("--latency-ms", type=float, default=defaults.latency_ms, help="latency injected in front of Keycloak")
+    add("--latency-reps", type=int, default=defaults.latency_reps, help="repetitions with latency (default 3)")
+    add("--latency-batches", type=int, default=defaults.latency_batches, help="batches per invocation with latency")
+    add("--warmup-seconds", type=float, default=defaults.warmup_seconds, help="load before measuring (JIT warm-up)")
+    add("--count-users", type=int, default=defaults.count_users, help="users for the requests-per-user count")
+    add("--password-users", type=int, default=defaults.password_users, help="users created with a password")
+    add("--import-runs", type=int, default=defaults.import_runs, help="fresh interpreters per import figure")
+    add("--invoke-runs", type=int, default=defaults.invoke_runs, help="fresh processes for the first invocation")
+    add("--no-pin", action="store_true", help="let Keycloak and the clients share every CPU")
+    add("--only", help=f"run only these parts (comma-separated: {', '.join(PARTS)})")
+    add("--skip", default="", help="skip these parts (comma-separated)")
+    add(
+        "--source",
+        type=Path,
+        default=SOURCE,
+        help="measure the function from this directory laid out like src/ (a proposed change) instead of src/",
+    )
+    add("--quick", action="store_true", help="a smoke run: few repetitions, small trials (the quick preset)")
+    add("--out", type=Path, default=RESULTS, help="results directory (default bench/results)")
+    return found
+
+
+def parse_options(argv: Sequence[str]) -> Options:
+    arguments = parser()
+    args = arguments.parse_args(argv)
+    chosen = set(_names(args.only)) if args.only else set(PARTS)
+    unknown = (chosen | set(_names(args.skip))) - set(PARTS)
+    if unknown:
+        arguments.error(f"unknown parts: {', '.join(sorted(unknown))}")
+    options = Options(
+        keycloak_url=args.keycloak_url,
+        metrics_url=args.metrics_url,
+        levels=tuple(int(value) for value in _names(args.invocations)),
+        reps=args.reps,
+        batches=args.batches,
+        latency_ms=args.latency_ms,
+        latency_reps=args.latency_reps,
+        latency_batches=args.latency_batches,
+        warmup_seconds=args.warmup_seconds,
+        count_users=args.count_users,
+        password_users=args.password_users,
+        import_runs=args.import_runs,
+        invoke_runs=args.invoke_runs,
+        pin=not args.no_pin,
+        parts=frozenset(chosen - set(_names(args.skip))),
+        source=args.source.resolve(),
+        quick=args.quick,
+        out=args.out,
+    )
+    return quick(options) if args.quick else options
+
+
+def readme_parser() -> argparse.ArgumentParser:
+    found = argparse.ArgumentParser(
+        prog="python -m bench readme",
+        description="Rewrite README's figure tables (between the bench marker comments) from a results.json.",
+    )
+    found.add_argument("--results", type=Path, default=RESULTS / "results.json", help="default bench/results")
+    found.add_argument("--readme", type=Path, default=README, help="default README.md")
+    found.add_argument("--check", action="store_true", help="only report whether the README is up to date")
+    return found
+
+
+def main(argv: Sequence[str]) -> int:
+    if argv[:1] == ["readme"]:
+        from bench import readme
+
+        args = readme_parser().parse_args(argv[1:])
+        return readme.command(args.results, args.readme, check=args.check)
+    options = parse_options(argv)
+    from bench import suite
+
+    return suite.run(options)

@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from registrar_local.cfn import TEMPLATE, load_template
 from registrar_local.function_api import METRICS_NAMESPACE
 from registrar_local.poller import BatchReport
 from registrar_local.run_report import QueueSample, percentile
 from registrar_local.stack import ConsumerRun
-from registrar_local.stack_settings import TEMPLATE, load_template
 
 _BUCKETS = 60  # points per line, whatever the run's length (CloudWatch draws per minute)
 _CONCURRENCY_STEP_SECONDS = 0.1

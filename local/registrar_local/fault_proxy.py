@@ -1,7 +1,7 @@
 """An HTTP proxy in front of Keycloak that injects latency and error answers, for fault tests.
 
 Loopback only. Faults can be changed while it runs: the tests slow Keycloak down past the
-function timeout, answer a share of user creations with 503 or 429, and then heal it.
+function timeout, answer a share of user creations (or one user's) with 503 or 429, and then heal it.
 """
 
 from __future__ import annotations
@@ -28,7 +28,9 @@ class Faults:
     method: str = "POST"
     path_suffix: str = "/users"
     body_contains: bytes | None = None
-    """Only requests whose body holds this (one user's registration, say)."""
+    """Only requests whose body holds these bytes (one user's creation, say)."""
+    limit: int | None = None
+    """At most this many answers injected (`injected` counts them); after them every request goes through."""
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -72,6 +74,8 @@ class FaultProxy:
         if faults.body_contains is not None and faults.body_contains not in (body or b""):
             return None
         with self._lock:
+            if faults.limit is not None and self.injected >= faults.limit:
+                return None
             if next(self._matching) % faults.every_nth:
                 return None
             self.injected += 1

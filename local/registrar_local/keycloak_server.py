@@ -9,16 +9,19 @@ import tempfile
 import time
 import zipfile
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Literal, get_args
 
 import requests
 from keycloak import KeycloakAdmin, KeycloakOpenIDConnection
 
+from registrar.config import ENVIRONMENT_VARIABLES
 from registrar_local.java import java_home_for, version_tuple
 from registrar_local.ports import free_port
 from registrar_local.postgres_server import PostgresServer
 from registrar_local.processes import run_quietly, stop_process
+from registrar_local.stack_settings import template_function_environment
 
 __all__ = ["KEYCLOAK_VERSION", "KeycloakServer", "cache_dir", "free_port", "function_environment", "master_admin"]
 
@@ -34,9 +37,21 @@ CLIENT_ID = "registrar"
 CLIENT_SECRET = "local-registrar-secret-change-me"  # noqa: S105
 ADMIN_USERNAME = "admin"
 ADMIN_PASSWORD = "local-admin-password"  # noqa: S105 - the bootstrap admin of a throwaway local server
-GROUPS = ("/customers", "/newsletter")
-ATTRIBUTES = ("signupSource", "marketingConsent")
-REQUIRED_ACTIONS = ("VERIFY_EMAIL", "UPDATE_PASSWORD")
+# What template.yaml sets that describes the deployment rather than the function's behaviour:
+# the local stack supplies these itself (its Keycloak, its secret, its queues).
+DEPLOYMENT_VARIABLES = frozenset(
+    {
+        "KEYCLOAK_URL",
+        "KEYCLOAK_REALM",
+        "KEYCLOAK_CLIENT_ID",
+        "KEYCLOAK_CLIENT_SECRET_ARN",
+        "KEYCLOAK_CLIENT_SECRET",
+        "KEYCLOAK_CA_BUNDLE",
+        "DLQ_URL",
+        "MAX_RECEIVE_COUNT",
+        "QUEUE_RETENTION_SECONDS",
+    }
+)
 
 
 def cache_dir() -> Path:
@@ -248,16 +263,24 @@ class KeycloakServer:
             self.database_dir = None
 
 
+@cache
+def template_settings() -> dict[str, str]:
+    """The allowlists and worker settings template.yaml gives the function by default."""
+    return {
+        name: value
+        for name, value in template_function_environment().items()
+        if name in ENVIRONMENT_VARIABLES and name not in DEPLOYMENT_VARIABLES
+    }
+
+
 def function_environment(keycloak_url: str, dlq_url: str | None = None) -> dict[str, str]:
     """The function's environment variables for the local realm (what template.yaml sets when deployed)."""
     environment = {
+        **template_settings(),
         "KEYCLOAK_URL": keycloak_url,
         "KEYCLOAK_REALM": REALM,
         "KEYCLOAK_CLIENT_ID": CLIENT_ID,
         "KEYCLOAK_CLIENT_SECRET": CLIENT_SECRET,
-        "ALLOWED_GROUPS": ",".join(GROUPS),
-        "ALLOWED_ATTRIBUTES": ",".join(ATTRIBUTES),
-        "ALLOWED_REQUIRED_ACTIONS": ",".join(REQUIRED_ACTIONS),
     }
     if dlq_url is not None:
         environment["DLQ_URL"] = dlq_url

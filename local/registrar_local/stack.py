@@ -290,10 +290,11 @@ def local_stack(
     on_phase: Callable[[str], None] | None = None,
     log_dir: Path | None = None,
     database: Database | None = None,
+    fifo: bool = False,
 ) -> Iterator[LocalStack]:
     """Everything started here is stopped when the block ends (Ctrl-C included).
 
-    `database` is the started Keycloak's (default: KEYCLOAK_DATABASE, else postgres).
+    `database` is the started Keycloak's (default: KEYCLOAK_DATABASE, else postgres); `fifo` makes FIFO queues.
     """
     settings = settings or read_stack_settings()
     log_dir = log_dir or cache_dir() / "logs"
@@ -317,5 +318,5 @@ def local_stack(
         sqs_server.start()
         if sqs_server.process is not None:
             server_pids["elasticmq"] = sqs_server.process.pid
-        queues = create_queues(sqs_server.sqs(), settings)
+        queues = create_queues(sqs_server.sqs(), settings, fifo=fifo)
         yield LocalStack(keycloak_url, sqs_server.url, queues, settings, log_dir, server_pids, keycloak_database)

@@ -6,9 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
+from registrar_local.cfn import TEMPLATE, function_environment, load_template, parameter_values, resolve_literal
 
 
 @dataclass(frozen=True)
@@ -23,54 +21,16 @@ class StackSettings:
     batching_window_seconds: int
 
 
-class _CloudFormationLoader(yaml.SafeLoader):
-    """Reads the short intrinsic forms (!Ref, !GetAtt, !Sub...) as their long forms."""
-
-
-def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-        if suffix == "GetAtt":
-            value = str(value).split(".", 1)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-    return {name: value}
-
-
-_CloudFormationLoader.add_multi_constructor("!", _intrinsic)
-
-
-def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
-    with path.open(encoding="utf-8") as stream:
-        document = yaml.load(stream, Loader=_CloudFormationLoader)  # noqa: S506 - a SafeLoader subclass
-    if not isinstance(document, dict):
-        raise ValueError(f"{path} is not a CloudFormation template")
-    return document
-
-
 def read_stack_settings(path: Path = TEMPLATE) -> StackSettings:
     template = load_template(path)
-    parameters = template.get("Parameters", {})
+    parameters = parameter_values(template)
     resources = template["Resources"]
 
-    mappings = template.get("Mappings", {})
-
-    def resolve_any(value: Any) -> Any:
-        """Literals, parameter defaults and Fn::FindInMap: what the template can say before a deploy."""
-        if isinstance(value, dict) and set(value) == {"Ref"} and value["Ref"] in parameters:
-            return parameters[value["Ref"]]["Default"]
-        if isinstance(value, dict) and set(value) == {"Fn::FindInMap"}:
-            name, top, second = (str(resolve_any(part)) for part in value["Fn::FindInMap"])
-            return mappings[name][top][second]
-        if isinstance(value, int | str):
-            return value
-        raise ValueError(f"{path}: cannot resolve {value!r} without deploying")
-
     def resolve(value: Any) -> int:
-        return int(resolve_any(value))
+        try:
+            return int(resolve_literal(value, template, parameters))
+        except ValueError as error:
+            raise ValueError(f"{path}: {error}") from None
 
     def globals_or(properties: dict[str, Any], name: str) -> Any:
         return properties.get(name, template.get("Globals", {}).get("Function", {}).get(name))
@@ -89,3 +49,9 @@ def read_stack_settings(path: Path = TEMPLATE) -> StackSettings:
         max_concurrency=resolve(event["ScalingConfig"]["MaximumConcurrency"]),
         batching_window_seconds=resolve(event.get("MaximumBatchingWindowInSeconds", 0)),
     )
+
+
+def template_function_environment(path: Path = TEMPLATE) -> dict[str, str]:
+    """The function's environment variables as template.yaml sets them with every parameter at its default."""
+    template = load_template(path)
+    return function_environment(template, parameter_values(template))

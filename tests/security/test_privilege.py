@@ -17,7 +17,7 @@ from keycloak import KeycloakAdmin
 from registrar.domain.deadline import Deadline
 from registrar.processor import process_event
 from registrar.runtime import Runtime
-from registrar_local.keycloak_server import CLIENT_ID, GROUPS
+from registrar_local.keycloak_server import CLIENT_ID, template_settings
 from registrar_local.poller import synthetic_record
 from tests.kit.aws import dead_letters
 from tests.kit.events import failures
@@ -90,7 +90,7 @@ def assert_no_privilege_was_granted(admin: KeycloakAdmin, tag: str) -> None:
         realm_roles = {role["name"] for role in admin.get_composite_realm_roles_of_user(user["id"])}
         assert realm_roles <= {"default-roles-registrar", "offline_access", "uma_authorization"}, realm_roles
         groups = {group["path"] for group in admin.get_user_groups(user["id"])}
-        assert groups <= set(GROUPS), groups
+        assert groups <= set(template_settings()["ALLOWED_GROUPS"].split(",")), groups
 
 
 @pytest.mark.parametrize("attempt", list(ATTEMPTS))

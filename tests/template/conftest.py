@@ -16,8 +16,10 @@ import pytest
 from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
 
+from registrar_local import cfn
+
 REPO = Path(__file__).resolve().parents[2]
-TEMPLATE = REPO / "template.yaml"
+TEMPLATE = cfn.TEMPLATE
 SAMCONFIG = REPO / "samconfig.toml"
 EVENTS = REPO / "events"
 REGION = "eu-west-1"
@@ -130,149 +132,22 @@ def resources_of_type(template: Mapping[str, Any], resource_type: str) -> dict[s
 
 def parameter_values(template: Mapping[str, Any], overrides: Mapping[str, str] | None = None) -> dict[str, str]:
     """Every parameter's value as CloudFormation hands it to Ref: the default unless overridden, as a string."""
-    values = {name: str(spec["Default"]) for name, spec in template.get("Parameters", {}).items() if "Default" in spec}
-    values.update(REQUIRED_PARAMETERS)
-    values.update(overrides or {})
-    return values
-
-
-def resolve(value: Any, template: Mapping[str, Any], parameters: Mapping[str, str]) -> Any:
-    """Evaluate Ref to a parameter and Fn::FindInMap the way CloudFormation does; anything else is returned as is."""
-    if isinstance(value, dict) and len(value) == 1:
-        ((function, argument),) = value.items()
-        if function == "Ref" and argument in parameters:
-            return parameters[argument]
-        if function == "Fn::FindInMap":
-            mapping, first, second = (resolve(part, template, parameters) for part in argument)
-            return template["Mappings"][mapping][str(first)][str(second)]
-    return value
-
-
-NO_VALUE = object()
-
-
-def is_list_parameter(template: Mapping[str, Any], name: str) -> bool:
-    return template["Parameters"].get(name, {}).get("Type") == "CommaDelimitedList"
-
-
-def parameter_value(template: Mapping[str, Any], parameters: Mapping[str, str], name: str) -> Any:
-    """A parameter as Ref yields it: a list for CommaDelimitedList ("" gives [""]), else the string."""
-    value = parameters[name]
-    return value.split(",") if is_list_parameter(template, name) else value
-
-
-def condition_holds(template: Mapping[str, Any], parameters: Mapping[str, str], name: str) -> bool:
-    return bool(evaluate(template["Conditions"][name], template, parameters))
-
-
-def evaluate(value: Any, template: Mapping[str, Any], parameters: Mapping[str, str]) -> Any:
-    """The value with parameters, conditions, Fn::If and AWS::NoValue resolved as CloudFormation would.
-
-    Also evaluates the functions of Conditions and Rules. What needs a deployed resource (GetAtt, a
-    Ref to a resource, Sub) is returned as written, so tests can compare it with the reference.
-    """
-    if isinstance(value, list):
-        items = [evaluate(item, template, parameters) for item in value]
-        return [item for item in items if item is not NO_VALUE]
-    if not isinstance(value, dict):
-        return value
-    if len(value) == 1:
-        ((function, argument),) = value.items()
-        result = evaluate_function(function, argument, template, parameters)
-        if result is not UNRESOLVED:
-            return result
-    fields = {key: evaluate(item, template, parameters) for key, item in value.items()}
-    return {key: item for key, item in fields.items() if item is not NO_VALUE}
-
-
-UNRESOLVED = object()
-
-
-def evaluate_function(function: str, argument: Any, template: Mapping[str, Any], parameters: Mapping[str, str]) -> Any:
-    """One intrinsic function, or UNRESOLVED when it needs what only a deployment knows."""
-    handler = FUNCTIONS.get(function)
-    return UNRESOLVED if handler is None else handler(argument, template, parameters)
-
-
-def _ref(name: str, template: Mapping[str, Any], parameters: Mapping[str, str]) -> Any:
-    if name == "AWS::NoValue":
-        return NO_VALUE
-    return parameter_value(template, parameters, name) if name in parameters else UNRESOLVED
-
-
-def _if(argument: list[Any], template: Mapping[str, Any], parameters: Mapping[str, str]) -> Any:
-    name, when_true, when_false = argument
-    return evaluate(when_true if condition_holds(template, parameters, name) else when_false, template, parameters)
-
-
-def _join(separator: str, parts: Any) -> Any:
-    literal = isinstance(parts, list) and all(isinstance(part, str) for part in parts)
-    return separator.join(parts) if literal else UNRESOLVED
-
-
-def _split(separator: str, text: Any) -> Any:
-    return text.split(separator) if isinstance(text, str) else UNRESOLVED
-
-
-def _select(index: Any, items: Any) -> Any:
-    return items[int(index)] if isinstance(items, list) else UNRESOLVED
-
-
-RULE_AND_CONDITION_FUNCTIONS: dict[str, Any] = {
-    "Fn::Equals": lambda args: args[0] == args[1],
-    "Fn::Not": lambda args: not args[0],
-    "Fn::And": all,
-    "Fn::Or": any,
-    "Fn::Contains": lambda args: args[1] in args[0],
-    "Fn::EachMemberEquals": lambda args: all(member == args[1] for member in args[0]),
-    "Fn::EachMemberIn": lambda args: all(member in args[1] for member in args[0]),
-}
-LIST_FUNCTIONS: dict[str, Any] = {"Fn::Join": _join, "Fn::Split": _split, "Fn::Select": _select}
-FUNCTIONS: dict[str, Any] = {
-    "Ref": _ref,
-    "Condition": lambda name, template, parameters: condition_holds(template, parameters, name),
-    "Fn::If": _if,
-    "Fn::FindInMap": lambda argument, template, parameters: resolve({"Fn::FindInMap": argument}, template, parameters),
-    **{
-        name: lambda argument, template, parameters, compute=compute: compute(evaluate(argument, template, parameters))
-        for name, compute in RULE_AND_CONDITION_FUNCTIONS.items()
-    },
-    **{
-        name: lambda argument, template, parameters, compute=compute: compute(*evaluate(argument, template, parameters))
-        for name, compute in LIST_FUNCTIONS.items()
-    },
-}
+    return cfn.parameter_values(template, {**REQUIRED_PARAMETERS, **(overrides or {})})
 
 
 def deployed(template: Mapping[str, Any], overrides: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The template with only the resources CloudFormation would create for these parameters, evaluated."""
-    values = parameter_values(template, overrides)
-    created = {}
-    for name, body in template["Resources"].items():
-        if "Condition" in body and not condition_holds(template, values, body["Condition"]):
-            continue
-        created[name] = {**body, "Properties": evaluate(body.get("Properties", {}), template, values)}
-    return {**template, "Resources": created}
+    return cfn.deployed(template, parameter_values(template, overrides))
 
 
 def rule_violations(template: Mapping[str, Any], overrides: Mapping[str, str] | None = None) -> list[str]:
     """The AssertDescription of every Rules assertion these parameter values break."""
-    values = parameter_values(template, overrides)
-    broken: list[str] = []
-    for rule in template.get("Rules", {}).values():
-        if "RuleCondition" in rule and not evaluate(rule["RuleCondition"], template, values):
-            continue
-        broken.extend(
-            assertion["AssertDescription"]
-            for assertion in rule["Assertions"]
-            if not evaluate(assertion["Assert"], template, values)
-        )
-    return broken
+    return cfn.rule_violations(template, parameter_values(template, overrides))
 
 
 def lint_parameters(template: Mapping[str, Any], values: Mapping[str, str]) -> dict[str, Any]:
     """Parameter values the way cfn-lint's deployment-file check wants them: lists as lists."""
-    return {name: parameter_value(template, values, name) for name in values if name in template["Parameters"]}
+    return {name: cfn.parameter_value(template, values, name) for name in values if name in template["Parameters"]}
 
 
 def samconfig() -> dict[str, Any]:

@@ -14,7 +14,8 @@ import pytest
 from moto import mock_aws
 
 from registrar.observability import MetricName
-from tests.template.conftest import FAKE_AWS, REGION, evaluate, parameter_values, translate, unpacked_size
+from registrar_local.cfn import evaluate
+from tests.template.conftest import FAKE_AWS, REGION, parameter_values, translate, unpacked_size
 
 # Left to the Lambda runtime, which has them.
 RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer")

@@ -15,6 +15,7 @@ from samtranslator.translator.transform import transform
 
 from registrar.config import ENVIRONMENT_VARIABLES, ConfigurationError, Settings
 from registrar.observability import METRICS_NAMESPACE, SERVICE_NAME
+from registrar_local.cfn import evaluate
 from tests.template.conftest import (
     ACCOUNT,
     COMBINATIONS,
@@ -25,7 +26,6 @@ from tests.template.conftest import (
     deployed,
     lint_parameters,
     parameter_values,
-    resolve,
     resources_of_type,
     sam_template,
     samconfig_parameters,
@@ -108,8 +108,8 @@ def test_visibility_timeout_is_at_least_six_function_timeouts(overrides):
     template = translate(overrides)
     values = parameter_values(template, overrides)
 
-    timeout = int(resolve(function(template)["Timeout"], template, values))
-    visibility = int(resolve(queue(template, "RegistrationQueue")["VisibilityTimeout"], template, values))
+    timeout = int(evaluate(function(template)["Timeout"], template, values))
+    visibility = int(evaluate(queue(template, "RegistrationQueue")["VisibilityTimeout"], template, values))
 
     assert visibility >= 6 * timeout
     assert visibility <= 43200
@@ -121,7 +121,7 @@ def test_every_allowed_function_timeout_has_a_visibility_timeout_of_six_times_it
 
     for timeout in allowed:
         values = parameter_values(translated, {"FunctionTimeout": str(timeout)})
-        visibility = resolve(queue(translated, "RegistrationQueue")["VisibilityTimeout"], translated, values)
+        visibility = evaluate(queue(translated, "RegistrationQueue")["VisibilityTimeout"], translated, values)
         assert int(visibility) >= 6 * int(timeout), timeout
     assert int(max(allowed)) <= 900
 
@@ -133,7 +133,7 @@ def test_redrive_to_the_dlq_after_at_least_five_receives(overrides):
     redrive = queue(template, "RegistrationQueue")["RedrivePolicy"]
 
     assert redrive["deadLetterTargetArn"] == DLQ_ARN
-    assert int(resolve(redrive["maxReceiveCount"], template, values)) >= 5
+    assert int(evaluate(redrive["maxReceiveCount"], template, values)) >= 5
     assert int(template["Parameters"]["MaxReceiveCount"]["MinValue"]) >= 5
 
 
@@ -221,7 +221,7 @@ def test_reserved_concurrency_and_maximum_concurrency_are_one_parameter(override
     maximum = mapping(template)["ScalingConfig"]["MaximumConcurrency"]
 
     assert reserved == maximum == {"Ref": "MaxConcurrency"}
-    assert 2 <= int(resolve(maximum, template, values)) <= 1000
+    assert 2 <= int(evaluate(maximum, template, values)) <= 1000
     assert int(template["Parameters"]["MaxConcurrency"]["MinValue"]) >= 2
     assert int(template["Parameters"]["MaxConcurrency"]["MaxValue"]) <= 1000
 
@@ -233,7 +233,7 @@ def test_the_mapping_reads_the_source_queue_in_batches_of_ten_with_partial_failu
     assert properties["EventSourceArn"] == SOURCE_QUEUE_ARN
     assert properties["FunctionName"] == {"Ref": "RegistrationFunction"}
     assert properties["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    assert int(resolve(properties["BatchSize"], translated, values)) == 10
+    assert int(evaluate(properties["BatchSize"], translated, values)) == 10
     # Up to 100, with the batching window the mapping then demands (see test_deployment_options).
     assert int(translated["Parameters"]["BatchSize"]["MaxValue"]) == 100
     assert properties["MaximumBatchingWindowInSeconds"] == {"Ref": "MaximumBatchingWindowInSeconds"}
@@ -282,7 +282,7 @@ def test_the_deployed_environment_is_a_valid_configuration(overrides):
     dlq_url = f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/st-registrations-dlq"
     environment = {}
     for name, value in function(template)["Environment"]["Variables"].items():
-        environment[name] = dlq_url if value == {"Ref": "RegistrationDLQ"} else str(resolve(value, template, values))
+        environment[name] = dlq_url if value == {"Ref": "RegistrationDLQ"} else str(evaluate(value, template, values))
 
     try:
         settings = Settings.from_environment(environment)

@@ -12,8 +12,22 @@ BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "results"
 SOURCE = BENCH.parent / "src"
 README = BENCH.parent / "README.md"
-PARTS = ("build", "imports", "overhead", "throughput", "latency", "passwords", "requests", "invocations", "stack")
+PARTS = (
+    "build",
+    "imports",
+    "overhead",
+    "throughput",
+    "latency",
+    "passwords",
+    "requests",
+    "invocations",
+    "stack",
+    "databases",
+)
+# The parts that run against the Keycloak under test (started here, or the one at --keycloak-url).
 KEYCLOAK_PARTS = frozenset({"throughput", "latency", "passwords", "requests", "invocations", "stack"})
+# The parts that start Keycloak servers of their own (on chosen databases): not with --keycloak-url.
+OWN_SERVER_PARTS = frozenset({"databases"})
 
 
 @dataclass(frozen=True)
@@ -69,7 +83,11 @@ def parser() -> argparse.ArgumentParser:
         "`python -m bench readme` rewrites README's figure tables from a results.json.",
     )
     add = found.add_argument
-    add("--keycloak-url", help="use this Keycloak (with the project's realm) instead of starting one")
+    add(
+        "--keycloak-url",
+        help="use this Keycloak (with the project's realm) instead of starting one; "
+        f"skips {', '.join(sorted(OWN_SERVER_PARTS))}, which starts its own",
+    )
     add("--metrics-url", help="its metrics endpoint (management port), for counting requests")
     add("--invocations", default="1,2,4", help="concurrent invocations to sweep (default 1,2,4)")
     add("--reps", type=int, default=defaults.reps, help="repetitions of each throughput trial (default 4)")
@@ -103,6 +121,12 @@ def parse_options(argv: Sequence[str]) -> Options:
     unknown = (chosen | set(_names(args.skip))) - set(PARTS)
     if unknown:
         arguments.error(f"unknown parts: {', '.join(sorted(unknown))}")
+    if args.keycloak_url is not None:
+        asked = OWN_SERVER_PARTS & set(_names(args.only or ""))
+        if asked:
+            arguments.error(f"{', '.join(sorted(asked))} starts its own Keycloak servers: not with --keycloak-url")
+        # The whole suite against a given Keycloak: the parts that need servers of their own drop out.
+        chosen -= OWN_SERVER_PARTS
     options = Options(
         keycloak_url=args.keycloak_url,
         metrics_url=args.metrics_url,

@@ -9,12 +9,16 @@ from dataclasses import dataclass
 
 from bench import claims
 from bench.claims import FAIL, INFO, Claim, Status
+from bench.databases import IN_FLIGHT as DATABASE_IN_FLIGHT
+from bench.databases import KINDS as DATABASE_KINDS
+from bench.databases import MEASURED, NAMES
 from bench.records import NO_BYTECODE, SHIPPED, VARIANTS, SuiteResults, Trial
 from bench.trials import Kind
 
 STACK_SECTION = (
     "8. The whole local stack: ElasticMQ + pollers + function environments (users/s, first send to empty queue)"
 )
+DATABASES_SECTION = "9. PostgreSQL beside H2: Keycloak's ceiling and ours, without and with passwords"
 
 
 @dataclass(frozen=True)
@@ -381,6 +385,85 @@ def stack_figures(results: SuiteResults) -> list[Figure]:
     return found
 
 
+def _paired_across(top: Trials, bottom: Trials, kind: Kind, level: int) -> list[float]:
+    """Per repetition ratio of users/s of one client on two databases, without passwords."""
+    bottoms = {trial.rep: trial.users_per_second for trial in bottom.of(kind, 0.0, level)}
+    return [
+        trial.users_per_second / bottoms[trial.rep]
+        for trial in top.of(kind, 0.0, level)
+        if bottoms.get(trial.rep) and trial.users_per_second
+    ]
+
+
+def _clean_rates(trials: Trials, kind: Kind, level: int, password: bool) -> list[float]:
+    """Users/s of the trials that lost no user (a failing trial is not a rate of the same work)."""
+    return [trial.users_per_second for trial in trials.of(kind, 0.0, level, password) if not trial.failures]
+
+
+def database_figures(results: SuiteResults) -> list[Figure]:
+    """Users/s per database, client and level; ours / limit per database; PostgreSQL / H2 per client."""
+    if not results.databases:
+        return []
+    levels = results.settings.levels
+    on = {
+        database: Trials([trial for trial in results.databases if trial.database == database]) for database in MEASURED
+    }
+    figures: list[Figure] = []
+    for database, trials in on.items():
+        name = NAMES[database]
+        for level in levels:
+            for kind in DATABASE_KINDS:
+                rates = _clean_rates(trials, kind, level, password=False)
+                figures.append(
+                    Figure(
+                        DATABASES_SECTION,
+                        f"{name}: {kind}, {DATABASE_IN_FLIGHT * level} in flight",
+                        _median(rates),
+                        "users/s",
+                        note=_spread(rates),
+                    )
+                )
+        for kind in DATABASE_KINDS:
+            rates = _clean_rates(trials, kind, 1, password=True)
+            figures.append(
+                Figure(
+                    DATABASES_SECTION,
+                    f"{name}: {kind} with a password per user, {DATABASE_IN_FLIGHT} in flight",
+                    _median(rates),
+                    "users/s",
+                    note=_spread(rates),
+                )
+            )
+        for level in levels:
+            ratios = trials.paired_rates("ours", "limit", 0.0, level)
+            figures.append(
+                Figure(
+                    DATABASES_SECTION,
+                    f"{name}: ours / limit at {DATABASE_IN_FLIGHT * level} in flight",
+                    _median(ratios),
+                    "x",
+                    claims.OURS_VS_LIMIT,
+                    # Shown against the same target; the suite's own sweep (section 2) decides the claim.
+                    decisive=False,
+                    note=_ratio_spread(ratios),
+                )
+            )
+    top, bottom = MEASURED
+    for level in levels:
+        for kind in DATABASE_KINDS:
+            ratios = _paired_across(on[top], on[bottom], kind, level)
+            figures.append(
+                Figure(
+                    DATABASES_SECTION,
+                    f"{NAMES[top]} / {NAMES[bottom]}, {kind} at {DATABASE_IN_FLIGHT * level} in flight",
+                    _median(ratios),
+                    "x",
+                    note=_ratio_spread(ratios),
+                )
+            )
+    return figures
+
+
 def all_figures(results: SuiteResults) -> list[Figure]:
     trials = Trials(results.trials)
     return [
@@ -391,6 +474,7 @@ def all_figures(results: SuiteResults) -> list[Figure]:
         *size_figures(results),
         *overhead_figures(results),
         *stack_figures(results),
+        *database_figures(results),
     ]
 
 

@@ -38,7 +38,7 @@ def _java() -> str:
     return lines[0].strip() if lines else "unknown"
 
 
-def describe(keycloak_version: str) -> dict[str, Any]:
+def describe(keycloak_version: str, keycloak_database: str) -> dict[str, Any]:
     return {
         "cpu": _cpu_model(),
         "cores": os.cpu_count(),
@@ -47,5 +47,6 @@ def describe(keycloak_version: str) -> dict[str, Any]:
         "python": platform.python_version(),
         "java": _java(),
         "keycloak": keycloak_version,
+        "keycloak_database": keycloak_database,
         "load_average_at_start": [round(value, 2) for value in os.getloadavg()],
     }

@@ -51,6 +51,17 @@ class Trial:
         return cls(rep=rep, **asdict(result))
 
 
+@dataclass(frozen=True, kw_only=True)
+class DatabaseTrial(Trial):
+    """A trial of the part `databases`: a Keycloak of its own on this database ("postgres", "dev-file")."""
+
+    database: str
+
+    @classmethod
+    def on(cls, database: str, rep: int, result: TrialResult) -> DatabaseTrial:
+        return cls(database=database, rep=rep, **asdict(result))
+
+
 @dataclass(frozen=True)
 class RequestCount:
     users: int
@@ -141,6 +152,8 @@ class Machine:
     python: str = ""
     java: str = ""
     keycloak: str = "not started"
+    # The database of the Keycloak the main parts ran against ("unknown" for one given by URL).
+    keycloak_database: str = "not started"
     load_average_at_start: list[float] = field(default_factory=list)
     load_average_at_end: list[float] = field(default_factory=list)
 
@@ -186,6 +199,7 @@ class SuiteResults:
     requests: RequestCount | None = None
     invocations: dict[str, list[Invocation]] | None = None
     local_stack: LocalStack | None = None
+    databases: list[DatabaseTrial] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -248,6 +262,9 @@ class SuiteResults:
                     ceiling_measured_here=bool(stack["ceiling_measured_here"]),
                     runs=[_pick(StackRun, run) for run in stack["runs"]],
                 )
+            ),
+            databases=(
+                None if data.get("databases") is None else [_pick(DatabaseTrial, trial) for trial in data["databases"]]
             ),
         )
 

@@ -35,9 +35,8 @@ def provenance(source: Path) -> Provenance:
 
 def machine_line(machine: Machine) -> str:
     shown = asdict(machine)
-    return "machine: " + ", ".join(
-        f"{key}={shown[key]}" for key in ("cpu", "cores", "memory_gib", "os", "python", "java", "keycloak")
-    )
+    keys = ("cpu", "cores", "memory_gib", "os", "python", "java", "keycloak", "keycloak_database")
+    return "machine: " + ", ".join(f"{key}={shown[key]}" for key in keys)
 
 
 def provenance_line(provenance: Provenance) -> str:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench import coldstart, local_stack, machine, plot, report
+from bench import coldstart, databases, local_stack, machine, plot, report
 from bench.cli import KEYCLOAK_PARTS, SOURCE, Options
 from bench.figures import all_figures
 from bench.package import sam_build
@@ -263,8 +263,19 @@ def publish(suite: Suite) -> None:
     print(f"\nwrote {options.out / 'results.json'} and {options.out / 'throughput.png'} in {results.seconds:.0f}s")
 
 
-def _machine(keycloak_version: str) -> Machine:
-    return Machine(**machine.describe(keycloak_version))
+def _machine(keycloak_version: str, keycloak_database: str) -> Machine:
+    return Machine(**machine.describe(keycloak_version, keycloak_database))
+
+
+def measure_databases(suite: Suite) -> None:
+    """PostgreSQL beside H2: Keycloak servers of its own, so not against a given Keycloak."""
+    if suite.options.keycloak_url is not None:  # parse_options drops the part; Options built by hand may not
+        log("  PostgreSQL beside H2 starts its own Keycloak servers: skipped with --keycloak-url")
+        return
+    if suite.client_cpus:
+        os.sched_setaffinity(0, suite.client_cpus)
+    where = databases.Where(suite.run_id, suite.server_cpus, suite.client_cpus, suite.log_path)
+    suite.results.databases = databases.measure(suite.options, where, log)
 
 
 def run(options: Options) -> int:
@@ -283,17 +294,18 @@ def run(options: Options) -> int:
         # Worker processes inherit this path: they import the function from `source` too.
         sys.path.insert(0, str(options.source))
         log(f"measuring the function in {options.source}")
-    results.machine = _machine("not started")
+    results.machine = _machine("not started", "not started")
     needs_trees = bool(options.parts & {"imports", "overhead", "invocations"})
     with _maybe_trees(suite, needs_trees) as trees:
         measure_offline(suite, trees)
         if options.parts & KEYCLOAK_PARTS:
             log("starting Keycloak" if options.keycloak_url is None else f"using Keycloak at {options.keycloak_url}")
             with keycloak_under_test(options.keycloak_url, options.metrics_url, suite.server_cpus) as target:
-                results.machine = _machine(target.version)
+                results.machine = _machine(target.version, target.database)
                 if suite.client_cpus:
                     os.sched_setaffinity(0, suite.client_cpus)
                 measure_against(suite, target, trees)
+    suite.attempt("databases", "PostgreSQL beside H2", lambda: measure_databases(suite))
     load = [round(value, 2) for value in os.getloadavg()]
     results.machine = dataclasses.replace(results.machine, load_average_at_end=load)
     results.seconds = round(time.monotonic() - started, 1)

@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 from bench import claims, readme
 from bench.claims import FAIL, PASS
-from bench.figures import all_figures
-from bench.records import SHIPPED, SuiteResults
+from bench.cli import parse_options
+from bench.figures import DATABASES_SECTION, all_figures
+from bench.records import SHIPPED, DatabaseTrial, SuiteResults
 
 README = """# Project
 
@@ -30,7 +31,9 @@ Closing text stays.
 """
 
 
-def _trial(kind: str, rep: int, rate: float, batch_ms: float | None = None, latency: float = 0.0) -> dict[str, Any]:
+def _trial(
+    kind: str, rep: int, rate: float, batch_ms: float | None = None, latency: float = 0.0, password: bool = False
+) -> dict[str, Any]:
     return {
         "rep": rep,
         "kind": kind,
@@ -43,9 +46,28 @@ def _trial(kind: str, rep: int, rate: float, batch_ms: float | None = None, late
         "users_per_second": rate,
         "median_batch_ms": batch_ms,
         "client_cpu_ms_per_user": 0.5,
-        "with_password": False,
+        "with_password": password,
         "batch_ms": [],
     }
+
+
+def _on(database: str, trial: dict[str, Any]) -> dict[str, Any]:
+    return {**trial, "database": database}
+
+
+def _databases() -> list[dict[str, Any]]:
+    """The part `databases`: PostgreSQL a little faster than H2, ours 0.95 of the limit on PostgreSQL, 0.8 on H2."""
+    trials = []
+    for rep in range(2):
+        trials += [
+            _on("postgres", _trial("limit", rep, 210.0)),
+            _on("postgres", _trial("ours", rep, 199.5)),
+            _on("dev-file", _trial("limit", rep, 200.0)),
+            _on("dev-file", _trial("ours", rep, 160.0)),
+            _on("postgres", _trial("limit", rep, 13.0, password=True)),
+            _on("dev-file", _trial("ours", rep, 6.5, password=True)),
+        ]
+    return trials
 
 
 def _sample() -> dict[str, Any]:
@@ -62,7 +84,14 @@ def _sample() -> dict[str, Any]:
             _trial("limit", rep, 130.0, latency=50.0),
         ]
     return {
-        "machine": {"cpu": "Test CPU", "cores": 2, "memory_gib": 4.0, "python": "3.13.0", "keycloak": "26.5.6"},
+        "machine": {
+            "cpu": "Test CPU",
+            "cores": 2,
+            "memory_gib": 4.0,
+            "python": "3.13.0",
+            "keycloak": "26.5.6",
+            "keycloak_database": "postgres",
+        },
         "settings": {"levels": [1], "latency_ms": 50.0, "parts": [], "run_id": "r1"},
         "provenance": {"commit": "abc1234", "source": "/src", "src_changes": "none"},
         "seconds": 600.0,
@@ -99,6 +128,7 @@ def _sample() -> dict[str, Any]:
                 }
             ],
         },
+        "databases": _databases(),
     }
 
 
@@ -118,6 +148,8 @@ def test_the_generator_renders_each_claim_into_the_marked_tables():
     assert "| handler import / naive Powertools + python-keycloak + pydantic import | 0.707 x | <= 0.6 | FAIL |" in rows
     assert "| `sam build` package, unpacked (MB) | 44.3 MB | <= 25 | FAIL |" in rows
     assert "| 50000 registrations: / Keycloak's ceiling | 0.918 x | >= 0.8 | PASS |  |" in rows
+    # The databases part shows ours / limit against the claim's target; the main sweep alone decides it.
+    assert not [row for row in rows if "H2" in row or "PostgreSQL" in row]
     # Rendering again from the same results changes nothing.
     assert readme.rewrite(rendered, SuiteResults.from_json(_sample())) == rendered
 
@@ -152,6 +184,43 @@ def test_typed_results_survive_the_json_round_trip():
     results = SuiteResults.from_json(_sample())
 
     assert SuiteResults.from_json(json.loads(json.dumps(results.to_json()))) == results
+    assert results.machine.keycloak_database == "postgres"
+    assert results.databases is not None
+    assert {type(trial) for trial in results.databases} == {DatabaseTrial}
+    assert {trial.database for trial in results.databases} == {"postgres", "dev-file"}
+
+
+def test_results_without_the_databases_part_have_no_database_figures():
+    sample = _sample()
+    del sample["databases"], sample["machine"]["keycloak_database"]
+
+    results = SuiteResults.from_json(sample)
+
+    assert results.databases is None
+    assert results.machine.keycloak_database == "not started"
+    assert not [figure for figure in all_figures(results) if figure.section == DATABASES_SECTION]
+
+
+def test_database_figures_compare_each_client_across_databases_and_skip_failing_rates():
+    sample = _sample()
+    sample["databases"] += [_on("dev-file", {**_trial("limit", rep, 5.0), "failures": 3}) for rep in (2, 3)]
+
+    figures = {figure.name: figure for figure in all_figures(SuiteResults.from_json(sample))}
+
+    assert figures["H2 (dev-file): limit, 10 in flight"].value == 200.0
+    assert figures["PostgreSQL / H2 (dev-file), limit at 10 in flight"].value == pytest.approx(1.05)
+    assert figures["PostgreSQL / H2 (dev-file), ours at 10 in flight"].value == pytest.approx(199.5 / 160.0)
+    assert figures["PostgreSQL: limit with a password per user, 10 in flight"].value == 13.0
+    assert figures["PostgreSQL: ours with a password per user, 10 in flight"].value is None
+    shown = figures["H2 (dev-file): ours / limit at 10 in flight"]
+    assert (shown.value, shown.target, shown.status) == (0.8, ">= 0.9", "info")
+
+
+def test_a_given_keycloak_drops_the_part_that_starts_its_own_servers():
+    assert "databases" in parse_options([]).parts
+    assert "databases" not in parse_options(["--keycloak-url", "http://127.0.0.1:8080"]).parts
+    with pytest.raises(SystemExit):
+        parse_options(["--keycloak-url", "http://127.0.0.1:8080", "--only", "databases"])
 
 
 def test_results_written_before_the_build_shipped_bytecode_name_the_variants_anew():

@@ -10,7 +10,7 @@ import pytest
 from registrar.domain.deadline import Deadline
 from registrar.processor import process_event
 from tests.kit.aws import drain
-from tests.kit.events import body, sqs_event
+from tests.kit.events import body, failures, sqs_event
 
 pytestmark = pytest.mark.keycloak
 
@@ -29,10 +29,6 @@ def new_users(tag: str, count: int = 10) -> list[str]:
         )
         for i in range(count)
     ]
-
-
-def failures(response):
-    return [item["itemIdentifier"] for item in response["batchItemFailures"]]
 
 
 def test_ten_new_users_become_exactly_ten_keycloak_users_with_their_fields(make_runtime, admin, tag):

@@ -17,6 +17,7 @@ from moto import mock_aws
 from registrar.config import Settings
 from registrar.observability import logger
 from registrar.runtime import Runtime, build_runtime
+from registrar_local.fault_proxy import FaultProxy
 from registrar_local.keycloak_server import (
     Database,
     KeycloakServer,
@@ -128,3 +129,13 @@ def make_runtime(keycloak_url: str, dlq_url: str, sqs: Any) -> Callable[..., Run
         return build_runtime(Settings.from_environment(environment), sqs_client=lambda: sqs)
 
     return make
+
+
+@pytest.fixture
+def proxy(keycloak_url: str) -> Iterator[FaultProxy]:
+    """The fault proxy in front of the session's Keycloak: latency and errors on demand."""
+    started = FaultProxy(keycloak_url).start()
+    try:
+        yield started
+    finally:
+        started.stop()

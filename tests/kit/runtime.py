@@ -6,7 +6,9 @@ from typing import Any
 
 from registrar.config import Settings
 from registrar.domain.directory import UserDirectory
+from registrar.domain.registration import RegistrationPolicy
 from registrar.runtime import Runtime, build_runtime
+from registrar_local import keycloak_server
 
 UNIT_SETTINGS: dict[str, Any] = {
     "keycloak_url": "http://keycloak.invalid",
@@ -27,3 +29,8 @@ def memory_runtime(directory: UserDirectory, sqs: Any, dlq_url: str | None, **se
     return build_runtime(
         Settings.model_validate(values), directory=directory, sqs_client=lambda: sqs, sleep=lambda _seconds: None
     )
+
+
+def local_policy() -> RegistrationPolicy:
+    """What the local realm's function environment lets a message ask for."""
+    return Settings.from_environment(keycloak_server.function_environment("http://127.0.0.1:8080")).policy

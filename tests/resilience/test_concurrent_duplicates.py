@@ -23,6 +23,7 @@ from registrar.observability import MetricName
 from registrar_local.environments import FunctionEnvironment, MetricTotals
 from registrar_local.poller import synthetic_event
 from registrar_local.stack import LocalStack, local_stack
+from tests.kit.aws import drain
 
 pytestmark = pytest.mark.keycloak
 
@@ -66,7 +67,7 @@ def create_from_two_processes(stack: LocalStack, batch_a: list[str], batch_b: li
             env.close()
     race = {name: value - before.get(name, 0) for name, value in metrics.snapshot().items()}
     left_over = sum(len(event["Records"]) for event in pending)
-    return PairRun(race, dead_letters(stack), left_over)
+    return PairRun(race, drain(stack.sqs(), stack.queues.dlq_url), left_over)
 
 
 def invoke_together(environments: list[FunctionEnvironment], events: list[dict[str, Any]]) -> list[Any]:
@@ -85,16 +86,6 @@ def invoke_together(environments: list[FunctionEnvironment], events: list[dict[s
     for thread in threads:
         thread.join()
     return responses
-
-
-def dead_letters(stack: LocalStack) -> list[dict[str, Any]]:
-    sqs = stack.sqs()
-    letters: list[dict[str, Any]] = []
-    while batch := sqs.receive_message(
-        QueueUrl=stack.queues.dlq_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], VisibilityTimeout=300
-    ).get("Messages", []):
-        letters.extend(batch)
-    return letters
 
 
 def redelivery(event: dict[str, Any], response: Any, receive_count: int) -> dict[str, Any]:

@@ -62,13 +62,6 @@ def test_keycloak_stopped_and_restarted_mid_run_loses_nothing(tmp_path, keycloak
     assert circuit[-1] == 0, "the breaker did not close again"
 
 
-@pytest.fixture
-def proxy(keycloak_url):
-    proxy = FaultProxy(keycloak_url).start()
-    yield proxy
-    proxy.stop()
-
-
 def run_behind(proxy: FaultProxy, keycloak_url: str, tmp_path, count: int, fault) -> tuple[FaultRun, Counter[str]]:
     """`count` registrations through the stack, the function reaching Keycloak through `proxy`."""
     settings = fault_settings()

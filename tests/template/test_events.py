@@ -13,6 +13,7 @@ from registrar.config import ENVIRONMENT_VARIABLES, ConfigurationError, Settings
 from registrar.domain.registration import InvalidMessage, ParsedBody, RegistrationPolicy, parse_body
 from registrar.observability import METRICS_NAMESPACE, SERVICE_NAME
 from registrar_local import keycloak_server
+from tests.kit.runtime import local_policy
 from tests.template.conftest import EVENTS, deployed, load_event, run_sam, sam_template, samconfig, translate
 
 EVENT_FILES = [
@@ -33,10 +34,9 @@ def generated_event() -> dict[str, Any]:
     return json.loads(result.stdout)
 
 
-@pytest.fixture(scope="module")
-def local_policy() -> RegistrationPolicy:
-    """What the local realm's function environment lets a message ask for."""
-    return Settings.from_environment(keycloak_server.function_environment("http://127.0.0.1:8080")).policy
+@pytest.fixture(scope="module", name="local_policy")
+def local_policy_fixture() -> RegistrationPolicy:
+    return local_policy()
 
 
 def bodies(name: str) -> list[str]:

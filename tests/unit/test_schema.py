@@ -8,12 +8,11 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from registrar.config import Settings
-from registrar.domain.registration import Registration, RegistrationPolicy, parse_body
-from registrar_local import keycloak_server
+from registrar.domain.registration import Registration, parse_body
 from registrar_local.keycloak_command import sam_env_file
 from registrar_local.samples import EVENTS_DIR
 from registrar_local.schema import SCHEMA_PATH, deployment_schema, example_files, registration_schema, render
+from tests.kit.runtime import local_policy
 from tests.unit.test_messages import CREDENTIALS_BODY, PASSWORD_BODY, POLICY, REFUSED_BODIES
 
 SUCCEEDING_EVENT_FILES = ["new-users.json", "duplicates.json", "sns-wrapped.json", "eventbridge-wrapped.json"]
@@ -32,10 +31,6 @@ def validator(schema: dict[str, Any]) -> Draft202012Validator:
 
 def published() -> dict[str, Any]:
     return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
-
-
-def local_policy() -> RegistrationPolicy:
-    return Settings.from_environment(keycloak_server.function_environment("http://127.0.0.1:8080")).policy
 
 
 def registration_document(body: str) -> Any:

@@ -204,7 +204,8 @@ def measure(options: Options, where: Where, log: Callable[[str], None]) -> Recov
     log_dir = cache_dir() / "logs"
     with contextlib.ExitStack() as started:
         with _pinned(where.server_cpus):
-            server = KeycloakServer(database=default_database(), log_path=log_dir / "keycloak-recovery.log")
+            # Its log is per port (under log_dir): concurrent runs do not write into one file.
+            server = KeycloakServer(database=default_database())
             started.callback(server.stop)
             server.start()
         if where.client_cpus:
@@ -216,7 +217,8 @@ def measure(options: Options, where: Where, log: Callable[[str], None]) -> Recov
             "VISIBILITY_BACKOFF_BASE_SECONDS": f"{options.recovery_backoff_base_seconds:g}",
             "VISIBILITY_BACKOFF_MAX_SECONDS": f"{options.recovery_backoff_max_seconds:g}",
         }
-        load = _Load(stack, environment, bodies, options.recovery_load_per_second, log_dir / "recovery.log")
+        function_log = Path(where.log_path).with_name("recovery-function.log")
+        load = _Load(stack, environment, bodies, options.recovery_load_per_second, function_log)
         started.callback(load.stop)
         load.start()
         moments = _outage(server, options, where, load, log)

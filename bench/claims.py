@@ -52,6 +52,9 @@ INIT_VS_NAIVE = Claim("handler import / naive Powertools + python-keycloak + pyd
 PACKAGE_UNPACKED_MB = Claim("`sam build` package, unpacked (MB)", at_most(25.0))
 PEAK_RSS_MB = Claim("peak RSS after a batch of 10 (MB)", at_most(128.0))
 STACK_VS_CEILING = Claim("the whole local stack, users/s / Keycloak's ceiling, largest run", at_least(0.8))
+RECOVERY_USERS_LOST = Claim("a Keycloak outage under load: users lost", at_most(0))
+RECOVERY_DLQ_COPIES = Claim("a Keycloak outage under load: copies in the DLQ", at_most(0))
+RECOVERY_DUPLICATES = Claim("a Keycloak outage under load: duplicate users", at_most(0))
 
 ALL: tuple[Claim, ...] = (
     OURS_VS_LIMIT,
@@ -61,4 +64,7 @@ ALL: tuple[Claim, ...] = (
     PACKAGE_UNPACKED_MB,
     PEAK_RSS_MB,
     STACK_VS_CEILING,
+    RECOVERY_USERS_LOST,
+    RECOVERY_DLQ_COPIES,
+    RECOVERY_DUPLICATES,
 )

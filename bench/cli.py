@@ -23,11 +23,12 @@ PARTS = (
     "invocations",
     "stack",
     "databases",
+    "recovery",
 )
 # The parts that run against the Keycloak under test (started here, or the one at --keycloak-url).
 KEYCLOAK_PARTS = frozenset({"throughput", "latency", "passwords", "requests", "invocations", "stack"})
 # The parts that start Keycloak servers of their own (on chosen databases): not with --keycloak-url.
-OWN_SERVER_PARTS = frozenset({"databases"})
+OWN_SERVER_PARTS = frozenset({"databases", "recovery"})
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,13 @@ class Options:
     password_users: int = 40
     import_runs: int = 5
     invoke_runs: int = 3
+    # Section 10 at a time scale of minutes: the function's visibility backoff scaled down from
+    # 30 s / 900 s, a steady load, and Keycloak down for the outage (plus its restart).
+    recovery_outage_seconds: float = 90.0
+    recovery_backoff_base_seconds: float = 1.0
+    recovery_backoff_max_seconds: float = 20.0
+    recovery_load_per_second: float = 20.0
+    recovery_lead_seconds: float = 20.0
     pin: bool = True
     parts: frozenset[str] = frozenset(PARTS)
     source: Path = SOURCE
@@ -67,6 +75,8 @@ def quick(options: Options) -> Options:
         password_users=10,
         import_runs=2,
         invoke_runs=1,
+        recovery_outage_seconds=60.0,
+        recovery_lead_seconds=10.0,
         quick=True,
     )
 
@@ -100,6 +110,36 @@ def parser() -> argparse.ArgumentParser:
     add("--password-users", type=int, default=defaults.password_users, help="users created with a password")
     add("--import-runs", type=int, default=defaults.import_runs, help="fresh interpreters per import figure")
     add("--invoke-runs", type=int, default=defaults.invoke_runs, help="fresh processes for the first invocation")
+    add(
+        "--recovery-outage-seconds",
+        type=float,
+        default=defaults.recovery_outage_seconds,
+        help="recovery: seconds Keycloak stays stopped (default 90; 60 with --quick)",
+    )
+    add(
+        "--recovery-backoff-base-seconds",
+        type=float,
+        default=defaults.recovery_backoff_base_seconds,
+        help="recovery: the function's VISIBILITY_BACKOFF_BASE_SECONDS (default 1)",
+    )
+    add(
+        "--recovery-backoff-max-seconds",
+        type=float,
+        default=defaults.recovery_backoff_max_seconds,
+        help="recovery: the function's VISIBILITY_BACKOFF_MAX_SECONDS (default 20)",
+    )
+    add(
+        "--recovery-load",
+        type=float,
+        default=defaults.recovery_load_per_second,
+        help="recovery: registrations enqueued per second until Keycloak is healthy again (default 20)",
+    )
+    add(
+        "--recovery-lead-seconds",
+        type=float,
+        default=defaults.recovery_lead_seconds,
+        help="recovery: seconds of load before Keycloak is stopped (default 20; 10 with --quick)",
+    )
     add("--no-pin", action="store_true", help="let Keycloak and the clients share every CPU")
     add("--only", help=f"run only these parts (comma-separated: {', '.join(PARTS)})")
     add("--skip", default="", help="skip these parts (comma-separated)")
@@ -141,6 +181,11 @@ def parse_options(argv: Sequence[str]) -> Options:
         password_users=args.password_users,
         import_runs=args.import_runs,
         invoke_runs=args.invoke_runs,
+        recovery_outage_seconds=args.recovery_outage_seconds,
+        recovery_backoff_base_seconds=args.recovery_backoff_base_seconds,
+        recovery_backoff_max_seconds=args.recovery_backoff_max_seconds,
+        recovery_load_per_second=args.recovery_load,
+        recovery_lead_seconds=args.recovery_lead_seconds,
         pin=not args.no_pin,
         parts=frozenset(chosen - set(_names(args.skip))),
         source=args.source.resolve(),

@@ -12,13 +12,14 @@ from bench.claims import FAIL, INFO, Claim, Status
 from bench.databases import IN_FLIGHT as DATABASE_IN_FLIGHT
 from bench.databases import KINDS as DATABASE_KINDS
 from bench.databases import MEASURED, NAMES
-from bench.records import NO_BYTECODE, SHIPPED, VARIANTS, SuiteResults, Trial
+from bench.records import NO_BYTECODE, SHIPPED, VARIANTS, Recovery, SuiteResults, Trial
 from bench.trials import Kind
 
 STACK_SECTION = (
     "8. The whole local stack: ElasticMQ + pollers + function environments (users/s, first send to empty queue)"
 )
 DATABASES_SECTION = "9. PostgreSQL beside H2: Keycloak's ceiling and ours, without and with passwords"
+RECOVERY_SECTION = "10. Recovery: the local stack under a steady load, Keycloak stopped and started again"
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,8 @@ class Figure:
     def shown(self) -> str:
         if self.value is None:
             return "n/a"
+        if isinstance(self.value, int):  # a count (users lost, DLQ copies): no decimals to suggest a measure
+            return f"{self.value} {self.unit}".strip()
         digits = 0 if abs(self.value) >= 100 else 1 if abs(self.value) >= 10 else 2 if abs(self.value) >= 1 else 3
         return f"{self.value:.{digits}f} {self.unit}".strip()
 
@@ -464,6 +467,77 @@ def database_figures(results: SuiteResults) -> list[Figure]:
     return figures
 
 
+def recovery_scale(run: Recovery) -> str:
+    """The time scale a recovery run used: its figures hold at that scale, not at the template's."""
+    return (
+        f"scale: visibility backoff {run.backoff_base_seconds:g} s doubling to {run.backoff_max_seconds:g} s "
+        f"(template: 30 s to 900 s), Keycloak stopped {run.outage_seconds:g} s ({run.down_seconds:.0f} s until "
+        f"healthy), load {run.load_per_second:g}/s, breaker cooldown {run.circuit_cooldown_seconds:g} s, "
+        f"maxReceiveCount {run.max_receive_count}, {run.max_concurrency} pollers"
+    )
+
+
+def recovery_ideal_seconds(run: Recovery) -> float | None:
+    """The backlog at Keycloak's best rate: what the drain would take with no backoff to wait out."""
+    ceiling = max(run.ceiling_rates) if run.ceiling_rates else None
+    return run.backlog_at_healthy / ceiling if ceiling else None
+
+
+def recovery_figures(results: SuiteResults) -> list[Figure]:
+    """Lost, DLQ copies and duplicates against 0; healthy-to-empty against the ideal (shown, no target)."""
+    run = results.recovery
+    if run is None:
+        return []
+    ideal = recovery_ideal_seconds(run)
+    # A slow drain is expected: a message deferred just before recovery waits out its backoff (up to the maximum).
+    ratio = run.seconds_healthy_to_empty / ideal if ideal else None
+    unfinished = not run.drained
+    left = "" if run.drained else f"; did NOT drain, {run.left} left in the queue"
+    ceiling = max(run.ceiling_rates) if run.ceiling_rates else None
+    return [
+        Figure(RECOVERY_SECTION, "the run's time scale", None, "", note=recovery_scale(run)),
+        Figure(
+            RECOVERY_SECTION,
+            "users lost",
+            run.lost,
+            "",
+            claims.RECOVERY_USERS_LOST,
+            note=f"{run.sent} sent, {run.created} created{left}",
+            unmet=unfinished,
+        ),
+        Figure(RECOVERY_SECTION, "copies in the DLQ", run.in_dlq, "", claims.RECOVERY_DLQ_COPIES, unmet=unfinished),
+        Figure(RECOVERY_SECTION, "duplicate users", run.duplicates, "", claims.RECOVERY_DUPLICATES),
+        Figure(
+            RECOVERY_SECTION,
+            "Keycloak's ceiling",
+            ceiling,
+            "users/s",
+            note=f"measured on this Keycloak, best of {_spread(run.ceiling_rates)}",
+        ),
+        Figure(
+            RECOVERY_SECTION,
+            "backlog when Keycloak is healthy again",
+            run.backlog_at_healthy,
+            "messages",
+            note=f"{run.receives} receives in {run.invocations} invocations over the run",
+        ),
+        Figure(
+            RECOVERY_SECTION,
+            "Keycloak healthy to queue empty",
+            run.seconds_healthy_to_empty,
+            "s",
+            note=f"ideal (backlog / ceiling) {ideal:.1f} s" if ideal is not None else "",
+        ),
+        Figure(
+            RECOVERY_SECTION,
+            "healthy to empty / ideal",
+            ratio,
+            "x",
+            note=f"a deferred message can wait up to the backoff maximum, {run.backoff_max_seconds:g} s{left}",
+        ),
+    ]
+
+
 def all_figures(results: SuiteResults) -> list[Figure]:
     trials = Trials(results.trials)
     return [
@@ -475,6 +549,7 @@ def all_figures(results: SuiteResults) -> list[Figure]:
         *overhead_figures(results),
         *stack_figures(results),
         *database_figures(results),
+        *recovery_figures(results),
     ]
 
 

@@ -144,6 +144,35 @@ class LocalStack:
 
 
 @dataclass(frozen=True)
+class Recovery:
+    """Section 10: a Keycloak outage under a steady load, at the time scale the run used."""
+
+    load_per_second: float
+    lead_seconds: float
+    outage_seconds: float
+    backoff_base_seconds: float
+    backoff_max_seconds: float
+    circuit_cooldown_seconds: float
+    max_receive_count: int
+    max_concurrency: int
+    sent: int
+    created: int
+    duplicates: int
+    in_dlq: int
+    left: int
+    lost: int
+    # From stopping Keycloak to its health check answering again (the outage plus its start).
+    down_seconds: float
+    # Messages visible or in flight when Keycloak was healthy again (the load stopped then).
+    backlog_at_healthy: int
+    seconds_healthy_to_empty: float
+    drained: bool
+    ceiling_rates: list[float]
+    receives: int
+    invocations: int
+
+
+@dataclass(frozen=True)
 class Machine:
     cpu: str = "unknown"
     cores: int | None = None
@@ -200,6 +229,7 @@ class SuiteResults:
     invocations: dict[str, list[Invocation]] | None = None
     local_stack: LocalStack | None = None
     databases: list[DatabaseTrial] | None = None
+    recovery: Recovery | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -266,6 +296,7 @@ class SuiteResults:
             databases=(
                 None if data.get("databases") is None else [_pick(DatabaseTrial, trial) for trial in data["databases"]]
             ),
+            recovery=None if data.get("recovery") is None else _pick(Recovery, data["recovery"]),
         )
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench import coldstart, databases, local_stack, machine, plot, report
+from bench import coldstart, databases, local_stack, machine, plot, recovery, report
 from bench.cli import KEYCLOAK_PARTS, SOURCE, Options
 from bench.figures import all_figures
 from bench.package import sam_build
@@ -278,6 +278,15 @@ def measure_databases(suite: Suite) -> None:
     suite.results.databases = databases.measure(suite.options, where, log)
 
 
+def measure_recovery(suite: Suite) -> None:
+    """A Keycloak outage under load: a Keycloak of its own, which it stops and starts again."""
+    if suite.options.keycloak_url is not None:  # parse_options drops the part; Options built by hand may not
+        log("  recovery stops and starts its own Keycloak: skipped with --keycloak-url")
+        return
+    where = recovery.Where(suite.run_id, suite.server_cpus, suite.client_cpus, suite.log_path)
+    suite.results.recovery = recovery.measure(suite.options, where, log)
+
+
 def run(options: Options) -> int:
     started = time.monotonic()
     options.out.mkdir(parents=True, exist_ok=True)
@@ -306,6 +315,7 @@ def run(options: Options) -> int:
                     os.sched_setaffinity(0, suite.client_cpus)
                 measure_against(suite, target, trees)
     suite.attempt("databases", "PostgreSQL beside H2", lambda: measure_databases(suite))
+    suite.attempt("recovery", "recovery after a Keycloak outage", lambda: measure_recovery(suite))
     load = [round(value, 2) for value in os.getloadavg()]
     results.machine = dataclasses.replace(results.machine, load_average_at_end=load)
     results.seconds = round(time.monotonic() - started, 1)

@@ -10,8 +10,8 @@ import pytest
 from bench import claims, readme
 from bench.claims import FAIL, PASS
 from bench.cli import parse_options
-from bench.figures import DATABASES_SECTION, all_figures
-from bench.records import SHIPPED, DatabaseTrial, SuiteResults
+from bench.figures import DATABASES_SECTION, RECOVERY_SECTION, all_figures
+from bench.records import SHIPPED, DatabaseTrial, Recovery, SuiteResults
 
 README = """# Project
 
@@ -233,11 +233,87 @@ def test_results_written_before_the_build_shipped_bytecode_name_the_variants_ane
     assert [(figure.name, figure.value) for figure in decisive] == [("handler init / naive, as shipped", 0.5)]
 
 
+def _recovery(**changes: Any) -> dict[str, Any]:
+    """The part `recovery`: 2,000 sent, all created after a 60 s outage; a backlog of 1,500 at 300 users/s."""
+    run = {
+        "load_per_second": 20.0,
+        "lead_seconds": 10.0,
+        "outage_seconds": 60.0,
+        "backoff_base_seconds": 1.0,
+        "backoff_max_seconds": 20.0,
+        "circuit_cooldown_seconds": 30.0,
+        "max_receive_count": 100,
+        "max_concurrency": 5,
+        "sent": 2000,
+        "created": 2000,
+        "duplicates": 0,
+        "in_dlq": 0,
+        "left": 0,
+        "lost": 0,
+        "down_seconds": 95.0,
+        "backlog_at_healthy": 1500,
+        "seconds_healthy_to_empty": 25.0,
+        "drained": True,
+        "ceiling_rates": [250.0, 300.0, 280.0],
+        "receives": 9000,
+        "invocations": 1200,
+    }
+    return run | changes
+
+
+def _recovery_figures(**changes: Any) -> dict[str, Any]:
+    sample = _sample() | {"recovery": _recovery(**changes)}
+    return {figure.name: figure for figure in all_figures(SuiteResults.from_json(sample))}
+
+
+def test_recovery_compares_the_drain_with_the_backlog_at_the_ceiling_and_says_its_scale():
+    figures = _recovery_figures()
+
+    # The ideal is the backlog at the best ceiling repetition: 1500 / 300 = 5 s; 25 s is 5 times that.
+    assert figures["healthy to empty / ideal"].value == pytest.approx(5.0)
+    assert figures["healthy to empty / ideal"].status == "info"
+    assert "ideal (backlog / ceiling) 5.0 s" in figures["Keycloak healthy to queue empty"].note
+    assert [(figures[name].value, figures[name].status) for name in ("users lost", "copies in the DLQ")] == [
+        (0, PASS),
+        (0, PASS),
+    ]
+    assert (figures["duplicate users"].value, figures["duplicate users"].status) == (0, PASS)
+    scale = figures["the run's time scale"].note
+    assert "backoff 1 s doubling to 20 s" in scale
+    assert "Keycloak stopped 60 s (95 s until healthy)" in scale
+    recovery = [figure for figure in figures.values() if figure.section == RECOVERY_SECTION]
+    assert len(recovery) == 8
+
+
+def test_recovery_claims_fail_on_a_loss_a_dead_letter_a_duplicate_or_a_queue_left_full():
+    failed = _recovery_figures(lost=1, in_dlq=2, duplicates=1)
+    assert [failed[name].status for name in ("users lost", "copies in the DLQ", "duplicate users")] == [FAIL] * 3
+
+    stuck = _recovery_figures(drained=False, left=40, created=1960)
+    assert stuck["users lost"].value == 0
+    assert (stuck["users lost"].status, stuck["copies in the DLQ"].status) == (FAIL, FAIL)
+    assert "did NOT drain, 40 left" in stuck["users lost"].note
+
+
+def test_recovery_claims_render_in_the_claims_table_and_survive_the_json_round_trip():
+    sample = _sample() | {"recovery": _recovery()}
+    results = SuiteResults.from_json(sample)
+
+    rows = readme.rewrite(README, results).splitlines()
+
+    assert "| a Keycloak outage under load: users lost | 0 | <= 0 | PASS |" in rows
+    assert "| a Keycloak outage under load: copies in the DLQ | 0 | <= 0 | PASS |" in rows
+    assert isinstance(results.recovery, Recovery)
+    assert SuiteResults.from_json(json.loads(json.dumps(results.to_json()))) == results
+    assert SuiteResults.from_json(_sample()).recovery is None
+
+
 @pytest.mark.parametrize("claim", claims.ALL, ids=lambda claim: claim.title)
 def test_each_claim_renders_the_bound_it_checks(claim: claims.Claim):
     operator, number = claim.target.text.split()
     bound = float(number)
-    above, below = bound * 1.01, bound * 0.99
+    # A bound of 0 (nothing lost) has no 1 % either side: one unit either side instead.
+    above, below = (bound * 1.01, bound * 0.99) if bound else (1.0, -1.0)
 
     assert bound == claim.target.bound
     assert claim.target.check(bound) == PASS

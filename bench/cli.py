@@ -24,9 +24,10 @@ PARTS = (
     "stack",
     "databases",
     "recovery",
+    "batches",
 )
 # The parts that run against the Keycloak under test (started here, or the one at --keycloak-url).
-KEYCLOAK_PARTS = frozenset({"throughput", "latency", "passwords", "requests", "invocations", "stack"})
+KEYCLOAK_PARTS = frozenset({"throughput", "latency", "passwords", "requests", "invocations", "stack", "batches"})
 # The parts that start Keycloak servers of their own (on chosen databases): not with --keycloak-url.
 OWN_SERVER_PARTS = frozenset({"databases", "recovery"})
 

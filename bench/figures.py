@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bench import claims
+from bench.batches import SIZES as BATCH_SIZES
 from bench.claims import FAIL, INFO, Claim, Status
 from bench.databases import IN_FLIGHT as DATABASE_IN_FLIGHT
 from bench.databases import KINDS as DATABASE_KINDS
@@ -20,6 +22,7 @@ STACK_SECTION = (
 )
 DATABASES_SECTION = "9. PostgreSQL beside H2: Keycloak's ceiling and ours, without and with passwords"
 RECOVERY_SECTION = "10. Recovery: the local stack under a steady load, Keycloak stopped and started again"
+BATCHES_SECTION = "11. Batch sizes: ours at 10, 50 and 100 records per event, 10 in flight, against the limit"
 
 
 @dataclass(frozen=True)
@@ -538,6 +541,66 @@ def recovery_figures(results: SuiteResults) -> list[Figure]:
     ]
 
 
+def percentile(values: Sequence[float], share: float) -> float | None:
+    """The nearest-rank percentile (share 0.99 for p99): a value that was measured, never interpolated."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
+
+
+def batch_figures(results: SuiteResults) -> list[Figure]:
+    """Per latency: the limit's users/s, then per batch size ours' users/s, ours / limit, batch p50 and p99."""
+    if not results.batches:
+        return []
+    figures: list[Figure] = []
+    for latency in sorted({trial.latency_ms for trial in results.batches}):
+        at = [trial for trial in results.batches if trial.latency_ms == latency]
+        limit = Trials([trial for trial in at if trial.kind == "limit"])
+        rates = limit.rates("limit", latency, 1)
+        figures.append(
+            Figure(
+                BATCHES_SECTION, f"limit, 10 threads, +{latency:.0f} ms", _median(rates), "users/s", note=_spread(rates)
+            )
+        )
+        for size in BATCH_SIZES:
+            ours = [trial for trial in at if trial.kind == "ours" and trial.batch_size == size]
+            if not ours:
+                continue
+            both = Trials([*limit.of("limit", latency, 1), *ours])
+            rates = both.rates("ours", latency, 1)
+            ratios = both.paired_rates("ours", "limit", latency, 1)
+            batch_ms = [value for trial in ours for value in trial.batch_ms]
+            failures = sum(trial.failures for trial in ours)
+            name = f"batch of {size}, +{latency:.0f} ms"
+            figures += [
+                Figure(
+                    BATCHES_SECTION,
+                    f"{name}: ours",
+                    _median(rates),
+                    "users/s",
+                    note=_spread(rates) + (f", {failures} failures" if failures else ""),
+                ),
+                # Shown against the claim's target; the main sweep (batches of 10, section 2) decides it.
+                Figure(
+                    BATCHES_SECTION,
+                    f"{name}: ours / limit",
+                    _median(ratios),
+                    "x",
+                    claims.OURS_VS_LIMIT,
+                    decisive=False,
+                    note=_ratio_spread(ratios),
+                ),
+                Figure(
+                    BATCHES_SECTION, f"{name}: batch p50", percentile(batch_ms, 0.5), "ms", note=f"n={len(batch_ms)}"
+                ),
+                Figure(
+                    BATCHES_SECTION, f"{name}: batch p99", percentile(batch_ms, 0.99), "ms", note=f"n={len(batch_ms)}"
+                ),
+            ]
+    return figures
+
+
 def all_figures(results: SuiteResults) -> list[Figure]:
     trials = Trials(results.trials)
     return [
@@ -550,6 +613,7 @@ def all_figures(results: SuiteResults) -> list[Figure]:
         *stack_figures(results),
         *database_figures(results),
         *recovery_figures(results),
+        *batch_figures(results),
     ]
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from bench.trials import Kind, TrialResult
+from bench.workload import BATCH_SIZE
 
 # The cold-start variants of the package: as `sam build` ships it (unchecked-hash bytecode, see
 # src/Makefile) and, for comparison, the same files without bytecode.
@@ -45,6 +46,8 @@ class Trial:
     client_cpu_ms_per_user: float
     with_password: bool = False
     batch_ms: list[float] = field(default_factory=list, repr=False)
+    # Records per SQS event; results written before the part `batches` had only batches of 10.
+    batch_size: int = BATCH_SIZE
 
     @classmethod
     def of(cls, rep: int, result: TrialResult) -> Trial:
@@ -230,6 +233,8 @@ class SuiteResults:
     local_stack: LocalStack | None = None
     databases: list[DatabaseTrial] | None = None
     recovery: Recovery | None = None
+    # The part `batches`: the limit and ours at each batch size, without and with injected latency.
+    batches: list[Trial] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -297,6 +302,7 @@ class SuiteResults:
                 None if data.get("databases") is None else [_pick(DatabaseTrial, trial) for trial in data["databases"]]
             ),
             recovery=None if data.get("recovery") is None else _pick(Recovery, data["recovery"]),
+            batches=None if data.get("batches") is None else [_pick(Trial, trial) for trial in data["batches"]],
         )
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench import coldstart, databases, local_stack, machine, plot, recovery, report
+from bench import batches, coldstart, databases, local_stack, machine, plot, recovery, report
 from bench.cli import KEYCLOAK_PARTS, SOURCE, Options
 from bench.figures import all_figures
 from bench.package import sam_build
@@ -244,6 +244,16 @@ def measure_against(suite: Suite, target: KeycloakTarget, trees: coldstart.Funct
         )
 
     suite.attempt("stack", "the whole local stack", stack)
+
+    def batch_sizes() -> None:
+        def pool(kind: Kind, url: str, latency_ms: float, size: int) -> WorkerPool:
+            return suite.pool(kind, url, 1, latency_ms, batch_size=size)
+
+        results.batches = batches.measure(target.url, target.port, options, pool, log)
+
+    suite.attempt(
+        "batches", f"batch sizes {', '.join(map(str, batches.SIZES))}, +0 and +{options.latency_ms:.0f} ms", batch_sizes
+    )
 
 
 def publish(suite: Suite) -> None:

@@ -54,11 +54,14 @@ class PoolSpec:
     with_password: bool = False
     cpus: tuple[int, ...] = ()
     timeout_seconds: float = 300.0
+    # Records per SQS event (ours, naive) or per wait (limit_batched); the limit streams and only groups its users.
+    batch_size: int = BATCH_SIZE
 
     @property
     def label(self) -> str:
         """Part of every username this pool creates, so pools never collide with one another."""
-        return f"{CODES[self.kind]}{self.processes}{'pw' if self.with_password else ''}l{int(self.latency_ms)}"
+        size = "" if self.batch_size == BATCH_SIZE else f"s{self.batch_size}"
+        return f"{CODES[self.kind]}{self.processes}{'pw' if self.with_password else ''}l{int(self.latency_ms)}{size}"
 
 
 @dataclass
@@ -84,6 +87,7 @@ class TrialResult:
     client_cpu_ms_per_user: float
     with_password: bool = False
     batch_ms: list[float] = field(default_factory=list, repr=False)
+    batch_size: int = BATCH_SIZE
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -120,13 +124,15 @@ class _Bodies:
         self._names = Names(spec.run_id)
         self._worker = f"{spec.label}p{index}"
         self._with_password = spec.with_password
+        self._size = spec.batch_size
 
     def batches(self, tag: str, count: int) -> list[list[str]]:
         trial = f"{tag}{self._worker}"
-        return [self._password(self._names.bodies(trial, number * BATCH_SIZE, BATCH_SIZE)) for number in range(count)]
+        size = self._size
+        return [self._password(self._names.bodies(trial, number * size, size)) for number in range(count)]
 
     def warm(self, tag: str) -> list[str]:
-        return self._password(self._names.bodies(f"{tag}{self._worker}w", 0, BATCH_SIZE))
+        return self._password(self._names.bodies(f"{tag}{self._worker}w", 0, self._size))
 
     def _password(self, bodies: list[str]) -> list[str]:
         """With passwords, each message carries one (the function then sends it as a credential)."""
@@ -181,7 +187,8 @@ class _LimitRunner:
 
 class _BatchedLimitRunner(_LimitRunner):
     def run(self) -> tuple[list[float], int]:
-        batches = [self._users[start : start + BATCH_SIZE] for start in range(0, len(self._users), BATCH_SIZE)]
+        size = self._spec.batch_size
+        batches = [self._users[start : start + size] for start in range(0, len(self._users), size)]
         return _timed_batches(batches, lambda batch: list(self._executor.map(self._create, batch)).count(False))
 
 
@@ -383,7 +390,7 @@ class WorkerPool:
             connection.send(("go", "", 0, False))
         finished = [result for result in self._gather("done") if isinstance(result, ProcessResult)]
         spec = self.spec
-        users = spec.processes * batches_per_process * BATCH_SIZE
+        users = spec.processes * batches_per_process * spec.batch_size
         seconds = max(result.ended for result in finished) - min(result.started for result in finished)
         batch_ms = [round(value * 1000, 2) for result in finished for value in result.batch_seconds]
         return TrialResult(
@@ -399,4 +406,5 @@ class WorkerPool:
             client_cpu_ms_per_user=sum(result.cpu_seconds for result in finished) * 1000 / users,
             with_password=spec.with_password,
             batch_ms=batch_ms,
+            batch_size=spec.batch_size,
         )

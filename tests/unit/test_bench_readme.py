@@ -10,7 +10,7 @@ import pytest
 from bench import claims, readme
 from bench.claims import FAIL, PASS
 from bench.cli import parse_options
-from bench.figures import DATABASES_SECTION, RECOVERY_SECTION, all_figures
+from bench.figures import BATCHES_SECTION, DATABASES_SECTION, RECOVERY_SECTION, all_figures, percentile
 from bench.records import SHIPPED, DatabaseTrial, Recovery, SuiteResults
 
 README = """# Project
@@ -323,3 +323,59 @@ def test_each_claim_renders_the_bound_it_checks(claim: claims.Claim):
     else:
         assert operator == "<="
         assert (claim.target.check(above), claim.target.check(below)) == (FAIL, PASS)
+
+
+def _batches() -> list[dict[str, Any]]:
+    """The part `batches`: two repetitions; ours at 10 and 100 per batch, the limit beside them, +0 and +50 ms."""
+    trials = []
+    for rep in range(2):
+        for latency, limit in ((0.0, 200.0), (50.0, 120.0)):
+            trials += [
+                _trial("limit", rep, limit, latency=latency),
+                {**_trial("ours", rep, 0.9 * limit, latency=latency), "batch_ms": [50.0 + rep, 60.0 + rep]},
+                {
+                    **_trial("ours", rep, (0.95 + rep / 100) * limit, latency=latency),
+                    "batch_size": 100,
+                    "batch_ms": [500.0 + 10 * rep],
+                },
+            ]
+    return trials
+
+
+def test_batch_figures_pair_each_size_with_the_limit_of_the_same_repetition_and_latency():
+    sample = _sample()
+    sample["batches"] = _batches()
+
+    results = SuiteResults.from_json(sample)
+    figures = {figure.name: figure for figure in all_figures(results)}
+
+    assert results.batches is not None
+    assert {trial.batch_size for trial in results.batches} == {10, 100}
+    assert figures["limit, 10 threads, +50 ms"].value == 120.0
+    assert figures["batch of 10, +0 ms: ours"].value == pytest.approx(180.0)
+    assert figures["batch of 10, +50 ms: ours / limit"].value == pytest.approx(0.9)
+    assert figures["batch of 100, +50 ms: ours / limit"].value == pytest.approx(0.955)
+    assert figures["batch of 10, +0 ms: batch p50"].value == 51.0
+    assert figures["batch of 10, +0 ms: batch p99"].value == 61.0
+    assert figures["batch of 100, +0 ms: batch p99"].value == 510.0
+    # No size measured, no figures for it; the ratios are shown against the claim's target, never decide it.
+    assert not [name for name in figures if name.startswith("batch of 50")]
+    shown = figures["batch of 100, +0 ms: ours / limit"]
+    assert (shown.target, shown.status) == (">= 0.9", "info")
+    assert not [row for row in readme.rewrite(README, results).splitlines() if "batch of 100" in row]
+
+
+def test_results_without_the_batches_part_have_no_batch_figures_and_size_10_trials():
+    results = SuiteResults.from_json(_sample())
+
+    assert results.batches is None
+    assert {trial.batch_size for trial in results.trials} == {10}
+    assert not [figure for figure in all_figures(results) if figure.section == BATCHES_SECTION]
+
+
+def test_the_percentile_is_a_measured_value_by_nearest_rank():
+    values = [float(value) for value in range(1, 101)]
+
+    assert (percentile(values, 0.5), percentile(values, 0.99), percentile(values, 1.0)) == (50.0, 99.0, 100.0)
+    assert percentile([7.0], 0.99) == 7.0
+    assert percentile([], 0.5) is None

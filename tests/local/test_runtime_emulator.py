@@ -8,11 +8,14 @@ from pathlib import Path
 
 import pytest
 
+from registrar.domain.registration import parse_body
 from registrar_local.elasticmq_server import ElasticMqServer
 from registrar_local.rie import EmulatedFunction
 from registrar_local.samples import EVENTS_DIR
 from registrar_local.stack import create_queues, function_env
 from registrar_local.stack_settings import read_stack_settings
+from tests.kit.aws import dead_letters
+from tests.kit.runtime import local_policy
 
 pytestmark = pytest.mark.keycloak
 
@@ -50,32 +53,22 @@ def test_events_directory_has_the_documented_files():
 
 
 @pytest.mark.parametrize("event_file", EVENT_FILES, ids=lambda path: path.name)
-def test_every_event_file_is_answered_without_failures(emulated, sqs_server, event_file: Path):
+def test_every_event_file_ends_as_users_and_reasoned_dead_letters(emulated, sqs_server, admin, event_file: Path):
     function, dlq_url = emulated
     event = json.loads(event_file.read_text())
-    batch_ids = {record["messageId"] for record in event["Records"]}
+    bodies = {record["messageId"]: record["body"] for record in event["Records"]}
 
     response = function.invoke(event)
 
     # Against a healthy Keycloak nothing is retryable: each record is a user, an
-    # "already registered", or a DLQ copy.
+    # "already registered", or a DLQ copy that says why.
     assert response == {"batchItemFailures": []}, response
-    dead = {
-        letter["MessageAttributes"]["originalMessageId"]["StringValue"]
-        for letter in take_all(sqs_server.sqs(), dlq_url)
-    }
-    assert dead <= batch_ids
+    letters = {letter.original_message_id: letter for letter in dead_letters(sqs_server.sqs(), dlq_url)}
+    assert set(letters) <= set(bodies)
+    assert all(letter.reason for letter in letters.values())
     if event_file.name == "invalid.json":
-        assert dead == batch_ids
-
-
-def take_all(sqs, queue_url: str) -> list[dict]:
-    """Receive and delete every message of a queue."""
-    taken: list[dict] = []
-    while batch := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]).get(
-        "Messages", []
-    ):
-        taken.extend(batch)
-        for message in batch:
-            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-    return taken
+        assert set(letters) == set(bodies)
+    for message_id in set(bodies) - set(letters):
+        # Not dead-lettered: its user must exist (created now, or already registered before).
+        email = parse_body(bodies[message_id], local_policy()).registration.email
+        assert admin.get_users({"email": email, "exact": True}), f"{event_file.name} {message_id}: no user {email}"

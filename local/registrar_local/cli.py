@@ -11,11 +11,12 @@ from pathlib import Path
 
 from rich.console import Console
 
+from registrar.config import policy_from_environment
 from registrar_local.demo import DemoOptions, run_demo
 from registrar_local.keycloak_command import cmd_keycloak
 from registrar_local.keycloak_server import DATABASES, default_database
 from registrar_local.samples import read_json_lines
-from registrar_local.schema import SCHEMA_PATH, deployment_schema, policy_from_environment, registration_schema, render
+from registrar_local.schema import SCHEMA_PATH, deployment_schema, registration_schema, render
 from registrar_local.sqs_client import sqs_client
 from registrar_local.stack import ConsumerRun, queue_depth, run_consumers, send_bodies, wait_until_drained
 from registrar_local.stack_settings import read_stack_settings

@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from registrar.config import ENVIRONMENT_VARIABLES
 from registrar.domain.registration import Registration, RegistrationPolicy
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schema"
@@ -73,16 +72,6 @@ def deployment_schema(policy: RegistrationPolicy, published: Mapping[str, Any] |
         if _allowed_by(example, policy)  # an example this deployment refuses would mislead
     ]
     return schema
-
-
-def policy_from_environment(environ: Mapping[str, str]) -> RegistrationPolicy:
-    """The allowlists and password setting of a function environment (the variables of template.yaml)."""
-    values = {
-        setting.removeprefix("policy."): environ[name]
-        for name, setting in ENVIRONMENT_VARIABLES.items()
-        if setting.startswith("policy.") and name in environ
-    }
-    return RegistrationPolicy.model_validate(values)
 
 
 def render(schema: Mapping[str, Any]) -> str:

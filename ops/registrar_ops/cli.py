@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from registrar.config import ConfigurationError, Settings
+from registrar.config import ConfigurationError, Settings, policy_from_environment
 from registrar.domain.outcomes import PERMANENT
 from registrar_ops.aws import aws_client
 from registrar_ops.keycloak_admin import AdminCredentialsMissing, AdminLogin, connect_admin
@@ -15,7 +15,7 @@ from registrar_ops.keycloak_check import check_deployment, failed
 from registrar_ops.keycloak_setup import SetupRequest, client_secret, plan_setup
 from registrar_ops.redrive import RedriveFilter, redrive
 from registrar_ops.secret_sink import SecretFile, SecretSink, SecretsManagerSecret
-from registrar_ops.sender import check_lines, policy_from, send_lines
+from registrar_ops.sender import check_lines, send_lines
 
 
 def say(text: str) -> None:
@@ -81,7 +81,7 @@ def cmd_send(args: argparse.Namespace) -> int:
         "allow_passwords": "true" if args.allow_passwords else None,
         "registration_id_attribute": args.registration_id_attribute,
     }
-    policy = policy_from(os.environ, overrides)
+    policy = policy_from_environment(os.environ, overrides)
     with Path(args.file).open(encoding="utf-8") as lines:
         report = check_lines(lines, policy)
     for bad in report.invalid:

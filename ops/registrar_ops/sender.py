@@ -8,12 +8,11 @@ Lines go out with SendMessageBatch; a FIFO queue also gets a group and a dedupli
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from registrar.adapters.sqs import batches
-from registrar.config import ENVIRONMENT_VARIABLES
 from registrar.domain.registration import InvalidMessage, RegistrationPolicy, parse_body
 
 
@@ -96,17 +95,3 @@ def _entry_size(entry: dict[str, Any]) -> int:
 
 def describe(report: SendReport) -> list[str]:
     return [f"line {bad.number}: {bad.reason}" for bad in report.invalid]
-
-
-def policy_from(environ: Mapping[str, str], overrides: Mapping[str, str | None]) -> RegistrationPolicy:
-    """The deployment's policy from its environment variables, with command-line options in their place.
-
-    Only the policy's variables are read: sending needs neither Keycloak nor the client secret.
-    """
-    values: dict[str, str] = {}
-    for name, setting in ENVIRONMENT_VARIABLES.items():
-        field_name = setting.removeprefix("policy.")
-        if setting.startswith("policy.") and environ.get(name, "") != "":
-            values[field_name] = environ[name]
-    values.update({name: value for name, value in overrides.items() if value is not None})
-    return RegistrationPolicy.model_validate(values)

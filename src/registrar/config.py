@@ -8,6 +8,7 @@ batch, so the messages stay on the queue until the deployment is fixed.
 from __future__ import annotations
 
 import os
+from functools import cached_property
 import re
 from collections.abc import Mapping
 from typing import Annotated, Any
@@ -116,17 +117,18 @@ class Settings(BaseModel):
             )
         return self
 
-    @property
+    # Read per record in the processor; derived once per environment.
+    @cached_property
     def time_budget(self) -> TimeBudget:
         return TimeBudget(margin_ms=self.deadline_margin_ms)
 
-    @property
+    @cached_property
     def backoff(self) -> VisibilityBackoff:
         return VisibilityBackoff(
             base_seconds=self.visibility_backoff_base_seconds, max_seconds=self.visibility_backoff_max_seconds
         )
 
-    @property
+    @cached_property
     def retry_limits(self) -> RetryLimits:
         return RetryLimits(retry_window_seconds=self.retry_window_seconds, max_receive_count=self.max_receive_count)
 
@@ -139,14 +141,13 @@ class Settings(BaseModel):
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
         environ = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        for name, field in ENVIRONMENT_VARIABLES.items():
-            if environ.get(name, "") == "":
-                continue
-            if field.startswith(_POLICY):
-                values.setdefault("policy", {})[field.removeprefix(_POLICY)] = environ[name]
-            else:
-                values[field] = environ[name]
+        values: dict[str, Any] = {
+            field: environ[name]
+            for name, field in ENVIRONMENT_VARIABLES.items()
+            if not field.startswith(_POLICY) and environ.get(name, "") != ""
+        }
+        if policy := policy_values(environ):
+            values["policy"] = policy
         try:
             return cls.model_validate(values)
         except ValidationError as error:
@@ -156,6 +157,23 @@ class Settings(BaseModel):
                 for issue in error.errors(include_input=False, include_url=False)
             )
             raise ConfigurationError(f"invalid configuration: {problems}") from None
+
+
+def policy_values(environ: Mapping[str, str]) -> dict[str, str]:
+    """The RegistrationPolicy fields a function environment sets (empty values count as unset)."""
+    return {
+        field.removeprefix(_POLICY): environ[name]
+        for name, field in ENVIRONMENT_VARIABLES.items()
+        if field.startswith(_POLICY) and environ.get(name, "") != ""
+    }
+
+
+def policy_from_environment(
+    environ: Mapping[str, str], overrides: Mapping[str, str | None] | None = None
+) -> RegistrationPolicy:
+    """What a deployment lets a message ask for, without the rest of its settings (no Keycloak, no secret)."""
+    values = policy_values(environ) | {name: value for name, value in (overrides or {}).items() if value is not None}
+    return RegistrationPolicy.model_validate(values)
 
 
 def _variable_for(location: tuple[int | str, ...]) -> str:

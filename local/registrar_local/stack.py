@@ -238,6 +238,28 @@ def run_consumers(
     return run
 
 
+@contextmanager
+def consumers_running(
+    stack: LocalStack, environment: Mapping[str, str], log_path: Path
+) -> Iterator[tuple[ConsumerRun, threading.Event]]:
+    """The stack's consumers in a thread for the block: its run and the event that stops them.
+
+    They are stopped, and their function environments closed, when the block ends, however it ends.
+    """
+    stop = threading.Event()
+    run = ConsumerRun()
+    thread = threading.Thread(
+        target=run_consumers,
+        args=(stack.sqs, stack.queues.source_url, environment, stack.settings, stop, log_path, run),
+    )
+    thread.start()
+    try:
+        yield run, stop
+    finally:
+        stop.set()
+        thread.join()
+
+
 def wait_until_drained(
     sqs: Any,
     queue_url: str,

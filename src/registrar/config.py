@@ -8,9 +8,9 @@ batch, so the messages stay on the queue until the deployment is fixed.
 from __future__ import annotations
 
 import os
-from functools import cached_property
 import re
 from collections.abc import Mapping
+from functools import cached_property
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, model_validator

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 import uuid
 from collections import Counter
 from dataclasses import replace
@@ -13,7 +12,13 @@ import pytest
 from registrar.observability import MetricName
 from registrar_local.keycloak_server import master_admin
 from registrar_local.samples import generated_registrations
-from registrar_local.stack import ConsumerRun, local_stack, queue_depth, run_consumers, send_bodies, wait_until_drained
+from registrar_local.stack import (
+    consumers_running,
+    local_stack,
+    queue_depth,
+    send_bodies,
+    wait_until_drained,
+)
 from registrar_local.stack_settings import read_stack_settings
 from tests.kit.aws import drain
 
@@ -43,26 +48,8 @@ def test_220_messages_end_as_190_users_10_dead_letters_and_an_empty_queue(keyclo
     with local_stack(keycloak_url=keycloak_url, settings=settings) as stack:
         sqs = stack.sqs()
         send_bodies(sqs, stack.queues.source_url, messages)
-        stop = threading.Event()
-        run = ConsumerRun()
-        consumers = threading.Thread(
-            target=run_consumers,
-            args=(
-                stack.sqs,
-                stack.queues.source_url,
-                stack.function_environment(),
-                settings,
-                stop,
-                tmp_path / "f.log",
-                run,
-            ),
-        )
-        consumers.start()
-        try:
+        with consumers_running(stack, stack.function_environment(), tmp_path / "f.log") as (run, stop):
             assert wait_until_drained(sqs, stack.queues.source_url, stop, timeout=600)
-        finally:
-            stop.set()
-            consumers.join()
 
         assert queue_depth(sqs, stack.queues.source_url) == 0
         letters = drain(sqs, stack.queues.dlq_url)

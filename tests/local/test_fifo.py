@@ -9,7 +9,6 @@ rest of group "b" waits for it, and every user is created in the group's order.
 from __future__ import annotations
 
 import json
-import threading
 import uuid
 from dataclasses import replace
 from typing import Any
@@ -17,9 +16,13 @@ from typing import Any
 import pytest
 
 from registrar.observability import MetricName
-from registrar_local.fault_proxy import FaultProxy, Faults
-from registrar_local.keycloak_server import master_admin
-from registrar_local.stack import ConsumerRun, local_stack, queue_depth, run_consumers, wait_until_drained
+from registrar_local.fault_proxy import Faults
+from registrar_local.stack import (
+    consumers_running,
+    local_stack,
+    queue_depth,
+    wait_until_drained,
+)
 from registrar_local.stack_settings import read_stack_settings
 from tests.kit.aws import drain
 
@@ -51,7 +54,7 @@ def send_in_groups(sqs: Any, queue_url: str, groups: dict[str, list[str]]) -> No
             )
 
 
-def test_fifo_groups_keep_their_order_and_dead_letters_keep_their_group(keycloak_url, tmp_path):
+def test_fifo_groups_keep_their_order_and_dead_letters_keep_their_group(proxy, admin, tmp_path):
     run_id = uuid.uuid4().hex[:6]
     invalid = json.dumps({"email": f"a2.{run_id}@example.com", "realmRoles": ["admin"]})
     flaky = registration(run_id, "b2")
@@ -64,39 +67,18 @@ def test_fifo_groups_keep_their_order_and_dead_letters_keep_their_group(keycloak
 
     # A FIFO mapping has no batching window; a short visibility timeout brings failed records back soon.
     settings = replace(read_stack_settings(), visibility_timeout=10, max_concurrency=2, batching_window_seconds=0)
-    proxy = FaultProxy(keycloak_url).start()
-    try:
-        proxy.faults = Faults(status=503, body_contains=flaky["username"].encode(), limit=INJECTED_FAILURES)
-        with local_stack(keycloak_url=proxy.url, settings=settings, fifo=True) as stack:
-            assert stack.queues.source_url.endswith(".fifo")
-            assert stack.queues.dlq_url.endswith(".fifo")
-            sqs = stack.sqs()
-            send_in_groups(sqs, stack.queues.source_url, groups)
-            stop = threading.Event()
-            run = ConsumerRun()
-            consumers = threading.Thread(
-                target=run_consumers,
-                args=(
-                    stack.sqs,
-                    stack.queues.source_url,
-                    {**stack.function_environment(), **FUNCTION_OVERRIDES},
-                    settings,
-                    stop,
-                    tmp_path / "f.log",
-                    run,
-                ),
-            )
-            consumers.start()
-            try:
-                assert wait_until_drained(sqs, stack.queues.source_url, stop, timeout=300)
-            finally:
-                stop.set()
-                consumers.join()
+    proxy.faults = Faults(status=503, body_contains=flaky["username"].encode(), limit=INJECTED_FAILURES)
+    with local_stack(keycloak_url=proxy.url, settings=settings, fifo=True) as stack:
+        assert stack.queues.source_url.endswith(".fifo")
+        assert stack.queues.dlq_url.endswith(".fifo")
+        sqs = stack.sqs()
+        send_in_groups(sqs, stack.queues.source_url, groups)
+        environment = {**stack.function_environment(), **FUNCTION_OVERRIDES}
+        with consumers_running(stack, environment, tmp_path / "f.log") as (run, stop):
+            assert wait_until_drained(sqs, stack.queues.source_url, stop, timeout=300)
 
-            assert queue_depth(sqs, stack.queues.source_url) == 0
-            letters = drain(sqs, stack.queues.dlq_url)
-    finally:
-        proxy.stop()
+        assert queue_depth(sqs, stack.queues.source_url) == 0
+        letters = drain(sqs, stack.queues.dlq_url)
 
     # The flaky user's creation was refused, so its record failed at least once before it succeeded.
     assert proxy.injected == INJECTED_FAILURES
@@ -106,7 +88,7 @@ def test_fifo_groups_keep_their_order_and_dead_letters_keep_their_group(keycloak
     assert letter["Attributes"]["MessageGroupId"] == f"a-{run_id}"
     assert letter["MessageAttributes"]["reason"]["StringValue"]
 
-    users = master_admin(keycloak_url).get_users({"search": f"fifo-{run_id}-", "briefRepresentation": False})
+    users = admin.get_users({"search": f"fifo-{run_id}-", "briefRepresentation": False})
     created = {user["username"]: int(user["createdTimestamp"]) for user in users}
     assert sorted(created) == sorted(f"fifo-{run_id}-{name}" for name in valid_names)
 

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import threading
 from dataclasses import replace
 
 from registrar_local.keycloak_server import free_port
-from registrar_local.stack import ConsumerRun, local_stack, queue_depth, run_consumers, send_bodies
+from registrar_local.stack import consumers_running, local_stack, queue_depth, send_bodies
 from registrar_local.stack_settings import read_stack_settings
 from tests.kit.aws import dead_letters
 
@@ -28,21 +27,11 @@ def test_a_message_failing_on_its_last_receive_gets_a_reasoned_copy_not_a_silent
             "VISIBILITY_BACKOFF_MAX_SECONDS": "2",
             "KEYCLOAK_TIMEOUT_SECONDS": "1",
         }
-        stop = threading.Event()
-        run = ConsumerRun()
-        consumers = threading.Thread(
-            target=run_consumers,
-            args=(stack.sqs, stack.queues.source_url, environment, settings, stop, tmp_path / "f.log", run),
-        )
-        consumers.start()
-        try:
+        with consumers_running(stack, environment, tmp_path / "f.log") as (_run, stop):
             for _ in range(240):
                 if queue_depth(sqs, stack.queues.dlq_url):
                     break
                 stop.wait(0.5)
-        finally:
-            stop.set()
-            consumers.join()
 
         (letter,) = dead_letters(sqs, stack.queues.dlq_url)
         assert queue_depth(sqs, stack.queues.source_url) == 0

@@ -14,7 +14,13 @@ from typing import Any
 
 from registrar_local.keycloak_server import master_admin
 from registrar_local.samples import generated_registrations
-from registrar_local.stack import ConsumerRun, LocalStack, run_consumers, send_bodies, wait_until_drained
+from registrar_local.stack import (
+    ConsumerRun,
+    LocalStack,
+    consumers_running,
+    send_bodies,
+    wait_until_drained,
+)
 from registrar_local.stack_settings import StackSettings, read_stack_settings
 
 # Small timeouts and backoffs so that a run with faults drains in about a minute, with the
@@ -75,22 +81,12 @@ def drain_with_fault(
 ) -> FaultRun:
     sqs = stack.sqs()
     sent = send_bodies(sqs, stack.queues.source_url, bodies)
-    stop = threading.Event()
-    consumers = ConsumerRun()
     environment = {**stack.function_environment(), **FUNCTION_OVERRIDES}
-    worker = threading.Thread(
-        target=run_consumers,
-        args=(stack.sqs, stack.queues.source_url, environment, settings, stop, log_path, consumers),
-    )
     started = time.monotonic()
-    worker.start()
-    if fault is not None:
-        threading.Thread(target=fault, daemon=True).start()
-    try:
+    with consumers_running(stack, environment, log_path) as (consumers, stop):
+        if fault is not None:
+            threading.Thread(target=fault, daemon=True).start()
         drained = wait_until_drained(sqs, stack.queues.source_url, stop, timeout=timeout)
-    finally:
-        stop.set()
-        worker.join()
     seconds = time.monotonic() - started
     letters = sqs.receive_message(QueueUrl=stack.queues.dlq_url, MaxNumberOfMessages=10).get("Messages", [])
     return FaultRun(run_id, sent, consumers, drained, seconds, letters)

@@ -11,7 +11,6 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from typing import Any
 import requests
 
 from registrar_local.keycloak_server import cache_dir, free_port
-from registrar_local.processes import run_quietly, stop_process
+from registrar_local.processes import ServerNotReady, run_quietly, stop_process, wait_until_ready
 from registrar_local.sqs_client import REGION, sqs_client
 
 ELASTICMQ_VERSION = os.environ.get("ELASTICMQ_VERSION", "1.6.11")
@@ -130,17 +129,19 @@ class ElasticMqServer:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"ElasticMQ exited with {self.process.returncode}; see {log_path}")
-            try:
-                requests.get(f"{self.url}/?Action=ListQueues", timeout=1)
-                return self
-            except requests.RequestException:
-                time.sleep(0.2)
-        self.stop()
-        raise TimeoutError(f"ElasticMQ not up after {timeout:.0f}s; see {log_path}")
+        try:
+            wait_until_ready(self.process, self._answers, "ElasticMQ", log_path, timeout)
+        except ServerNotReady:
+            self.stop()
+            raise
+        return self
+
+    def _answers(self) -> bool:
+        try:
+            requests.get(f"{self.url}/?Action=ListQueues", timeout=1)
+        except requests.RequestException:
+            return False
+        return True
 
     def stop(self) -> None:
         stop_process(self.process, group=True)

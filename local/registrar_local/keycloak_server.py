@@ -6,7 +6,6 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
 import zipfile
 from dataclasses import dataclass, field
 from functools import cache
@@ -20,7 +19,7 @@ from registrar.config import ENVIRONMENT_VARIABLES
 from registrar_local.java import java_home_for, version_tuple
 from registrar_local.ports import free_port
 from registrar_local.postgres_server import PostgresServer
-from registrar_local.processes import run_quietly, stop_process
+from registrar_local.processes import run_quietly, stop_process, wait_until_ready
 from registrar_local.stack_settings import template_function_environment
 
 __all__ = ["KEYCLOAK_VERSION", "KeycloakServer", "cache_dir", "free_port", "function_environment", "master_admin"]
@@ -233,18 +232,13 @@ class KeycloakServer:
         return ["--db=dev-file", f"--db-url=jdbc:h2:file:{self.database_dir}/keycloakdb;NON_KEYWORDS=VALUE"]
 
     def wait_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(f"Keycloak exited with {self.process.returncode}; see {self.log_path}")
-            try:
-                ready = requests.get(f"{self.management_url}/health/ready", timeout=2)
-                if ready.status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(1)
-        raise TimeoutError(f"Keycloak not ready after {timeout:.0f}s; see {self.log_path}")
+        wait_until_ready(self.process, self._healthy, "Keycloak", self.log_path, timeout, interval=1)
+
+    def _healthy(self) -> bool:
+        try:
+            return requests.get(f"{self.management_url}/health/ready", timeout=2).status_code == 200
+        except requests.RequestException:
+            return False
 
     def stop(self, keep_data: bool = False) -> None:
         """Stop the server; a temporary database is removed unless `keep_data` (for a restart)."""

@@ -17,12 +17,11 @@ import signal
 import subprocess
 import tempfile
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from registrar_local.ports import free_port
-from registrar_local.processes import stop_process
+from registrar_local.processes import ServerNotReady, stop_process, wait_until_ready
 
 POSTGRES_MAJOR = 15
 BINARIES = Path(f"/usr/lib/postgresql/{POSTGRES_MAJOR}/bin")
@@ -165,17 +164,17 @@ class PostgresServer:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise PostgresUnavailable(f"postgres exited with {self.process.returncode}; see {log_path}")
-            ready = subprocess.run(
-                [str(bin_dir / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.port)], check=False
+        pg_isready = [str(bin_dir / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.port)]
+        try:
+            wait_until_ready(
+                self.process,
+                lambda: subprocess.run(pg_isready, check=False).returncode == 0,
+                "postgres",
+                log_path,
+                timeout,
             )
-            if ready.returncode == 0:
-                return
-            time.sleep(0.2)
-        raise PostgresUnavailable(f"postgres not accepting connections after {timeout:.0f}s; see {log_path}")
+        except ServerNotReady as error:
+            raise PostgresUnavailable(str(error)) from error
 
     def _create_database(self, bin_dir: Path) -> None:
         result = subprocess.run(

@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 _PROC = Path("/proc")
@@ -46,6 +47,29 @@ def stop_process(process: subprocess.Popen[bytes] | None, timeout: float = 10, g
     process.wait()
     while _group_alive(pgid):
         time.sleep(0.05)
+
+
+class ServerNotReady(RuntimeError):
+    """A server the stack started exited, or did not answer its readiness check in time."""
+
+
+def wait_until_ready(
+    process: subprocess.Popen[bytes] | None,
+    is_ready: Callable[[], bool],
+    name: str,
+    log_path: Path | str | None,
+    timeout: float,
+    interval: float = 0.2,
+) -> None:
+    """Poll `is_ready` until it holds; fail at once when the process exits, so a crash is not a timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise ServerNotReady(f"{name} exited with {process.returncode}; see {log_path}")
+        if is_ready():
+            return
+        time.sleep(interval)
+    raise ServerNotReady(f"{name} not ready after {timeout:.0f}s; see {log_path}")
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:

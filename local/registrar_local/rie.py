@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +18,7 @@ from typing import Any
 import requests
 
 from registrar_local.keycloak_server import cache_dir, free_port
-from registrar_local.processes import stop_process
+from registrar_local.processes import stop_process, wait_until_ready
 
 RIE_MODULE = "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie"
 RIE_VERSION = os.environ.get("RIE_VERSION", "v0.0.0-20261030222936-bef5c4ba774d")
@@ -96,15 +96,11 @@ class EmulatedFunction:
         stop_process(self.process)
 
     def _wait_listening(self, timeout: float = 30) -> None:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(f"the emulator exited with {self.process.returncode}; see {self.log_path}")
-            try:
-                import socket  # noqa: PLC0415
+        wait_until_ready(self.process, self._listening, "the emulator", self.log_path, timeout)
 
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                    return
-            except OSError:
-                time.sleep(0.2)
-        raise TimeoutError(f"the emulator is not listening after {timeout:.0f}s; see {self.log_path}")
+    def _listening(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                return True
+        except OSError:
+            return False

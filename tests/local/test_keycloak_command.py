@@ -8,40 +8,14 @@ import signal
 import socket
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from registrar_local.keycloak_command import DOCKER_HOST_NAME
 from registrar_local.keycloak_server import free_port, master_admin
+from registrar_local.processes import alive, command_line, descendants
 from registrar_local.rie import EmulatedFunction
 from registrar_local.samples import EVENTS_DIR
-
-
-def descendants(pid: int) -> set[int]:
-    """Every live process below `pid` (Linux /proc), whatever session it moved to."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found: set[int] = set()
-    pending = [pid]
-    while pending:
-        for child in children.get(pending.pop(), []):
-            found.add(child)
-            pending.append(child)
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 def read_printed_environment(command: subprocess.Popen[str]) -> dict[str, str]:
@@ -69,7 +43,7 @@ def test_one_command_serves_sam_local_invoke_and_ctrl_c_leaves_nothing(tmp_path)
         # This test is the Docker host: the container's host name is this machine's loopback here.
         keycloak_url = printed["KEYCLOAK_URL"].replace(DOCKER_HOST_NAME, "127.0.0.1")
         tree = descendants(command.pid)
-        assert any("java" in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace") for pid in tree)
+        assert any("java" in command_line(pid) for pid in tree)
 
         event = json.loads((EVENTS_DIR / "new-users.json").read_text())
         function = EmulatedFunction(

@@ -30,6 +30,17 @@ REQUIRED_PARAMETERS = {"KeycloakClientSecretArn": SECRET_ARN}
 SUBNETS = "subnet-0a1b2c3d4e5f60001,subnet-0a1b2c3d4e5f60002"
 FUNCTION_SECURITY_GROUPS = "sg-0a1b2c3d4e5f60001,sg-0a1b2c3d4e5f60002"
 VPC = "vpc-0a1b2c3d4e5f60001"
+# The network-interface actions Lambda needs in a VPC (as AWSLambdaVPCAccessExecutionRole), and no more.
+VPC_ACTIONS = frozenset(
+    {
+        "ec2:CreateNetworkInterface",
+        "ec2:DescribeNetworkInterfaces",
+        "ec2:DescribeSubnets",
+        "ec2:DeleteNetworkInterface",
+        "ec2:AssignPrivateIpAddresses",
+        "ec2:UnassignPrivateIpAddresses",
+    }
+)
 SOURCE_TOPIC_ARN = f"arn:aws:sns:{REGION}:{ACCOUNT}:user-signups"
 SOURCE_EVENT_BUS = "signups"
 # Every optional part of the stack, alone and together: each must lint clean and keep the invariants.

@@ -12,6 +12,7 @@ from tests.template.conftest import (
     SOURCE_TOPIC_ARN,
     SUBNETS,
     VPC,
+    VPC_ACTIONS,
     deployed,
     resources_of_type,
     rule_violations,
@@ -20,14 +21,6 @@ from tests.template.conftest import (
 
 SOURCE_QUEUE_ARN = {"Fn::GetAtt": ["RegistrationQueue", "Arn"]}
 FUNCTION_GROUP = {"Fn::GetAtt": ["RegistrationFunctionSecurityGroup", "GroupId"]}
-VPC_ACTIONS = {
-    "ec2:CreateNetworkInterface",
-    "ec2:DescribeNetworkInterfaces",
-    "ec2:DescribeSubnets",
-    "ec2:DeleteNetworkInterface",
-    "ec2:AssignPrivateIpAddresses",
-    "ec2:UnassignPrivateIpAddresses",
-}
 ALL_OVERRIDES = [pytest.param({}, id="defaults"), *(pytest.param(o, id=name) for name, o in COMBINATIONS.items())]
 
 

@@ -22,6 +22,7 @@ from tests.template.conftest import (
     REGION,
     REPO,
     TEMPLATE,
+    VPC_ACTIONS,
     OfflineManagedPolicies,
     deployed,
     lint_parameters,
@@ -36,16 +37,6 @@ FOURTEEN_DAYS = 14 * 24 * 3600
 # X-Ray's trace-writing actions have no resource-level permissions: AWS requires "*". So do the
 # network-interface actions Lambda needs in a VPC (as the AWSLambdaVPCAccessExecutionRole policy).
 ACTIONS_THAT_NEED_STAR = frozenset({"xray:PutTraceSegments", "xray:PutTelemetryRecords"})
-VPC_ACTIONS = frozenset(
-    {
-        "ec2:CreateNetworkInterface",
-        "ec2:DescribeNetworkInterfaces",
-        "ec2:DescribeSubnets",
-        "ec2:DeleteNetworkInterface",
-        "ec2:AssignPrivateIpAddresses",
-        "ec2:UnassignPrivateIpAddresses",
-    }
-)
 SOURCE_QUEUE_ARN = {"Fn::GetAtt": ["RegistrationQueue", "Arn"]}
 DLQ_ARN = {"Fn::GetAtt": ["RegistrationDLQ", "Arn"]}
 

@@ -13,13 +13,12 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bench.cli import Options
 from bench.records import DatabaseTrial
 from bench.server import keycloak_under_test
-from bench.trials import Kind, PoolSpec, TrialResult, WorkerPool
+from bench.trials import Kind, PoolSpec, TrialResult, Where, WorkerPool
 from bench.workload import BATCH_SIZE
 
 if TYPE_CHECKING:
@@ -31,16 +30,6 @@ KINDS: tuple[Kind, ...] = ("limit", "ours")
 IN_FLIGHT = 10
 # Hashing dominates with passwords: one process of 10 threads already saturates Keycloak.
 PASSWORD_REPS = 2
-
-
-@dataclass(frozen=True)
-class Where:
-    """Where the pools run and log: the run's ids, CPUs and workers' log."""
-
-    run_id: str
-    server_cpus: tuple[int, ...]
-    client_cpus: tuple[int, ...]
-    log_path: str
 
 
 def measure(options: Options, where: Where, log: Callable[[str], None]) -> list[DatabaseTrial]:

@@ -7,8 +7,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, cast
 
-from bench.trials import Kind, TrialResult
-from bench.workload import BATCH_SIZE
+from bench.trials import TrialResult
 
 # The cold-start variants of the package: as `sam build` ships it (unchecked-hash bytecode, see
 # src/Makefile) and, for comparison, the same files without bytecode.
@@ -29,25 +28,15 @@ def _variant(name: str) -> str:
     return _OLD_VARIANTS.get(name, name)
 
 
-@dataclass(frozen=True)
-class Trial:
-    """One throughput trial (trials.TrialResult) and the repetition it belongs to."""
+@dataclass(frozen=True, kw_only=True)
+class Trial(TrialResult):
+    """One throughput trial and the repetition it belongs to.
+
+    Results written before the part `batches` have no batch_size: they had only batches of 10,
+    TrialResult's default.
+    """
 
     rep: int
-    kind: Kind
-    processes: int
-    in_flight_per_process: int
-    latency_ms: float
-    users: int
-    failures: int
-    seconds: float
-    users_per_second: float
-    median_batch_ms: float | None
-    client_cpu_ms_per_user: float
-    with_password: bool = False
-    batch_ms: list[float] = field(default_factory=list, repr=False)
-    # Records per SQS event; results written before the part `batches` had only batches of 10.
-    batch_size: int = BATCH_SIZE
 
     @classmethod
     def of(cls, rep: int, result: TrialResult) -> Trial:

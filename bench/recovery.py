@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from bench import local_stack
 from bench.cli import Options
 from bench.records import Recovery
-from bench.trials import PoolSpec, WorkerPool
+from bench.trials import PoolSpec, Where, WorkerPool
 
 if TYPE_CHECKING:
     from registrar_local.stack import ConsumerRun, LocalStack
@@ -38,16 +38,6 @@ if TYPE_CHECKING:
 # Longest wait for the queue to empty once Keycloak is healthy: the backlog at the ceiling would
 # take seconds; this only ends a run that does not recover at all.
 DRAIN_TIMEOUT_SECONDS = 600.0
-
-
-@dataclass(frozen=True)
-class Where:
-    """Where the pools run and log: the run's ids, CPUs and workers' log."""
-
-    run_id: str
-    server_cpus: tuple[int, ...]
-    client_cpus: tuple[int, ...]
-    log_path: str
 
 
 @contextlib.contextmanager

@@ -32,7 +32,7 @@ from bench.records import (
     Trial,
 )
 from bench.server import KeycloakTarget, keycloak_under_test, request_counts, split_cpus
-from bench.trials import CODES, Kind, PoolSpec, WorkerPool
+from bench.trials import CODES, Kind, PoolSpec, Where, WorkerPool
 from bench.workload import BATCH_SIZE, new_run_id
 
 IN_FLIGHT: dict[Kind, int] = {"limit": 10, "limit_batched": 10, "ours": 10, "naive": 1}
@@ -284,7 +284,7 @@ def measure_databases(suite: Suite) -> None:
         return
     if suite.client_cpus:
         os.sched_setaffinity(0, suite.client_cpus)
-    where = databases.Where(suite.run_id, suite.server_cpus, suite.client_cpus, suite.log_path)
+    where = Where(suite.run_id, suite.server_cpus, suite.client_cpus, suite.log_path)
     suite.results.databases = databases.measure(suite.options, where, log)
 
 
@@ -293,7 +293,7 @@ def measure_recovery(suite: Suite) -> None:
     if suite.options.keycloak_url is not None:  # parse_options drops the part; Options built by hand may not
         log("  recovery stops and starts its own Keycloak: skipped with --keycloak-url")
         return
-    where = recovery.Where(suite.run_id, suite.server_cpus, suite.client_cpus, suite.log_path)
+    where = Where(suite.run_id, suite.server_cpus, suite.client_cpus, suite.log_path)
     suite.results.recovery = recovery.measure(suite.options, where, log)
 
 

@@ -28,7 +28,7 @@ import time
 import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
 from types import TracebackType
@@ -73,7 +73,7 @@ class ProcessResult:
     cpu_seconds: float
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrialResult:
     kind: Kind
     processes: int
@@ -88,9 +88,6 @@ class TrialResult:
     with_password: bool = False
     batch_ms: list[float] = field(default_factory=list, repr=False)
     batch_size: int = BATCH_SIZE
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def function_environment(keycloak_url: str, in_flight: int, with_password: bool = False) -> dict[str, str]:
@@ -107,6 +104,16 @@ def function_environment(keycloak_url: str, in_flight: int, with_password: bool 
         "POWERTOOLS_LOG_LEVEL": "INFO",
         "AWS_DEFAULT_REGION": "eu-west-1",
     }
+
+
+@dataclass(frozen=True)
+class Where:
+    """Where the pools run and log: the run's ids, CPUs and workers' log."""
+
+    run_id: str
+    server_cpus: tuple[int, ...]
+    client_cpus: tuple[int, ...]
+    log_path: str
 
 
 class _Runner(Protocol):
@@ -192,21 +199,12 @@ class _BatchedLimitRunner(_LimitRunner):
         return _timed_batches(batches, lambda batch: list(self._executor.map(self._create, batch)).count(False))
 
 
-class _OursRunner:
-    def __init__(self, spec: PoolSpec, index: int) -> None:
-        from registrar.config import Settings
-        from registrar.domain.deadline import Deadline
-        from registrar.observability import metrics
-        from registrar.processor import process_event
-        from registrar.runtime import build_runtime
+class _EventRunner:
+    """A runner that invokes a handler with SQS events of the worker's batches; subclasses say how."""
 
+    def __init__(self, spec: PoolSpec, index: int) -> None:
         self._bodies = _Bodies(spec, index)
         self._prefix = f"{spec.run_id}-{index}"
-        self._settings = Settings.from_environment()
-        self._runtime = build_runtime(self._settings)
-        self._process_event = process_event
-        self._deadline = Deadline
-        self._metrics = metrics
         self._events: list[dict[str, Any]] = []
         self._warm: dict[str, Any] = {}
 
@@ -216,6 +214,32 @@ class _OursRunner:
             for number, batch in enumerate(self._bodies.batches(tag, batches))
         ]
         self._warm = sqs_event(self._bodies.warm(tag), f"{tag}-{self._prefix}-w")
+
+    def _invoke(self, event: dict[str, Any]) -> int:
+        """Handle one event; the number of records that failed."""
+        raise NotImplementedError
+
+    def warm_up(self) -> None:
+        self._invoke(self._warm)
+
+    def run(self) -> tuple[list[float], int]:
+        return _timed_batches(self._events, self._invoke)
+
+
+class _OursRunner(_EventRunner):
+    def __init__(self, spec: PoolSpec, index: int) -> None:
+        from registrar.config import Settings
+        from registrar.domain.deadline import Deadline
+        from registrar.observability import metrics
+        from registrar.processor import process_event
+        from registrar.runtime import build_runtime
+
+        super().__init__(spec, index)
+        self._settings = Settings.from_environment()
+        self._runtime = build_runtime(self._settings)
+        self._process_event = process_event
+        self._deadline = Deadline
+        self._metrics = metrics
 
     def _invoke(self, event: dict[str, Any]) -> int:
         deadline = self._deadline.after(FUNCTION_TIMEOUT_SECONDS, budget=self._settings.time_budget)
@@ -224,41 +248,19 @@ class _OursRunner:
         self._metrics.flush_metrics()
         return len(response["batchItemFailures"])
 
-    def warm_up(self) -> None:
-        self._invoke(self._warm)
 
-    def run(self) -> tuple[list[float], int]:
-        return _timed_batches(self._events, self._invoke)
-
-
-class _NaiveRunner:
+class _NaiveRunner(_EventRunner):
     def __init__(self, spec: PoolSpec, index: int) -> None:
         from bench import naive
         from registrar_local.lambda_context import LocalLambdaContext
 
-        self._bodies = _Bodies(spec, index)
-        self._prefix = f"{spec.run_id}-{index}"
+        super().__init__(spec, index)
         self._handler = naive.lambda_handler
         self._context = LocalLambdaContext
-        self._events: list[dict[str, Any]] = []
-        self._warm: dict[str, Any] = {}
-
-    def prepare(self, tag: str, batches: int) -> None:
-        self._events = [
-            sqs_event(batch, f"{tag}-{self._prefix}-{number}")
-            for number, batch in enumerate(self._bodies.batches(tag, batches))
-        ]
-        self._warm = sqs_event(self._bodies.warm(tag), f"{tag}-{self._prefix}-w")
 
     def _invoke(self, event: dict[str, Any]) -> int:
         response = self._handler(event, self._context(timeout_seconds=FUNCTION_TIMEOUT_SECONDS))
         return len(response["batchItemFailures"])
-
-    def warm_up(self) -> None:
-        self._invoke(self._warm)
-
-    def run(self) -> tuple[list[float], int]:
-        return _timed_batches(self._events, self._invoke)
 
 
 def _timed_batches[T](batches: list[T], invoke: Callable[[T], int]) -> tuple[list[float], int]:

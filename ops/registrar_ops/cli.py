@@ -7,10 +7,13 @@ import os
 import sys
 from pathlib import Path
 
+import requests
+from keycloak.exceptions import KeycloakConnectionError
+
 from registrar.config import ConfigurationError, Settings, policy_from_environment
 from registrar.domain.outcomes import PERMANENT
 from registrar_ops.aws import aws_client
-from registrar_ops.keycloak_admin import AdminCredentialsMissing, AdminLogin, connect_admin
+from registrar_ops.keycloak_admin import TOKEN_VARIABLE, AdminCredentialsMissing, AdminLogin, connect_admin
 from registrar_ops.keycloak_check import check_deployment, failed
 from registrar_ops.keycloak_setup import SetupRequest, client_secret, plan_setup
 from registrar_ops.redrive import RedriveFilter, redrive
@@ -56,18 +59,16 @@ def cmd_check(args: argparse.Namespace) -> int:
     except ConfigurationError as error:
         say(f"ERROR   {error}: set the function's environment variables before running check")
         return 1
-    realm_admin = None
-    if args.admin_user or os.environ.get("KEYCLOAK_ADMIN_TOKEN"):
-        login = AdminLogin(
+    admin_login = None
+    if args.admin_user or os.environ.get(TOKEN_VARIABLE):
+        admin_login = AdminLogin(
             server_url=str(settings.keycloak_url),
             realm=settings.realm,
             username=args.admin_user,
             user_realm=args.admin_realm,
             client_id=args.admin_client_id,
-            verify_tls=settings.verify_tls,
         )
-        realm_admin = connect_admin(login)
-    findings = check_deployment(settings, realm_admin)
+    findings = check_deployment(settings, admin_login)
     for finding in findings:
         say(finding.line())
     return 1 if failed(findings) else 0
@@ -114,7 +115,7 @@ def _admin_login(args: argparse.Namespace, realm: str) -> AdminLogin:
         username=args.admin_user,
         user_realm=args.admin_realm,
         client_id=args.admin_client_id,
-        verify_tls=not args.insecure,
+        verify=False if args.insecure else (args.ca_bundle or True),
     )
 
 
@@ -154,7 +155,9 @@ def parser() -> argparse.ArgumentParser:
     setup.add_argument("--secret-file", help="write the client secret here, mode 0600")
     setup.add_argument("--secret-name", help="write the client secret to this Secrets Manager secret")
     setup.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
-    setup.add_argument("--insecure", action="store_true", help="skip TLS verification (development only)")
+    trust = setup.add_mutually_exclusive_group()
+    trust.add_argument("--ca-bundle", help="PEM file of the CA that signed Keycloak's certificate (a private CA)")
+    trust.add_argument("--insecure", action="store_true", help="skip TLS verification (development only)")
     _admin_options(setup)
     _aws_options(setup)
     setup.set_defaults(func=cmd_setup_keycloak)
@@ -200,6 +203,18 @@ def main(argv: list[str] | None = None) -> int:
     except AdminCredentialsMissing as error:
         say(f"error: {error}")
         return 2
+    except KeycloakConnectionError as error:
+        say(f"error: {unreachable(error)}")
+        return 2
+
+
+def unreachable(error: KeycloakConnectionError) -> str:
+    """What python-keycloak's "Can't connect to server" hides: the cause, and the fix for a private CA."""
+    cause = error.__cause__ or error
+    text = f"cannot reach Keycloak: {cause}"
+    if isinstance(cause, requests.exceptions.SSLError):
+        text += " (behind a private CA? pass --ca-bundle PATH)"
+    return text
 
 
 if __name__ == "__main__":

@@ -30,7 +30,8 @@ class AdminLogin:
     username: str | None = None
     user_realm: str = "master"
     client_id: str = "admin-cli"
-    verify_tls: bool = True
+    verify: bool | str = True
+    """True (the public CAs), the path of a PEM bundle of the CA to trust, or False (development only)."""
 
 
 def connect_admin(login: AdminLogin) -> KeycloakAdmin:
@@ -45,7 +46,7 @@ def connect_admin(login: AdminLogin) -> KeycloakAdmin:
             client_id=login.client_id,
             # python-keycloak schedules its refresh from expires_in, which a bare token lacks.
             token={"access_token": token, "expires_in": _seconds_left(token)},
-            verify=login.verify_tls,
+            verify=login.verify,
         )
     elif login.username and password:
         connection = KeycloakOpenIDConnection(
@@ -55,7 +56,7 @@ def connect_admin(login: AdminLogin) -> KeycloakAdmin:
             client_id=login.client_id,
             username=login.username,
             password=password,
-            verify=login.verify_tls,
+            verify=login.verify,
         )
     else:
         raise AdminCredentialsMissing(f"set {TOKEN_VARIABLE}, or --admin-user and {PASSWORD_VARIABLE}")

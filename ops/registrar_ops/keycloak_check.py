@@ -6,6 +6,7 @@ function would fail on (or silently lose data over); a warning is something it s
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -16,7 +17,7 @@ from keycloak.exceptions import KeycloakAuthenticationError, KeycloakConnectionE
 from registrar.adapters.ca_bundle import tls_verify
 from registrar.adapters.secrets import secret_source
 from registrar.config import ConfigurationError, Settings
-from registrar_ops.keycloak_admin import token_claims
+from registrar_ops.keycloak_admin import AdminLogin, connect_admin, token_claims
 from registrar_ops.keycloak_setup import REALM_MANAGEMENT, REQUIRED_ROLES, admin_only, declared_attribute, group_exists
 
 HTTP_FORBIDDEN = 403
@@ -44,13 +45,18 @@ def failed(findings: list[Finding]) -> bool:
     return any(finding.severity is Severity.ERROR for finding in findings)
 
 
-def check_deployment(settings: Settings, realm_admin: KeycloakAdmin | None = None) -> list[Finding]:
-    """`realm_admin` (optional) reads what the function's own roles may not: the required actions."""
+def check_deployment(settings: Settings, admin_login: AdminLogin | None = None) -> list[Finding]:
+    """`admin_login` (optional) reads what the function's own roles may not: the required actions.
+
+    The administrator connects with the function's own trust (its KEYCLOAK_CA_BUNDLE), so a
+    Keycloak behind a private CA is checked as the function will reach it.
+    """
     findings = _tls_findings(settings)
-    try:  # the function's own trust: its KEYCLOAK_CA_BUNDLE when set
+    try:
         verify = tls_verify(verify_tls=settings.verify_tls, ca_bundle=settings.ca_bundle)
     except ConfigurationError as error:
         return [*findings, Finding(Severity.ERROR, f"{error}: the function would fail at cold start")]
+    realm_admin = connect_admin(dataclasses.replace(admin_login, verify=verify)) if admin_login else None
     server_url = str(settings.keycloak_url).rstrip("/") + "/"
     secret = secret_source(
         secret_arn=settings.client_secret_arn, plain_secret=settings.client_secret, max_age_seconds=0

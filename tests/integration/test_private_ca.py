@@ -20,7 +20,16 @@ from registrar.config import Settings
 from registrar.domain.deadline import Deadline
 from registrar.processor import process_event
 from registrar.runtime import Runtime, build_runtime
-from registrar_local.keycloak_server import Database, KeycloakServer, function_environment, master_admin
+from registrar_local.keycloak_server import (
+    ADMIN_PASSWORD,
+    ADMIN_USERNAME,
+    Database,
+    KeycloakServer,
+    function_environment,
+    master_admin,
+)
+from registrar_ops.cli import main as ops_main
+from registrar_ops.keycloak_admin import PASSWORD_VARIABLE, TOKEN_VARIABLE
 from tests.kit.aws import REGION
 from tests.kit.events import body, failures, sqs_event
 from tests.kit.logs import LogCapture
@@ -102,3 +111,43 @@ def test_with_the_ca_bundle_in_secrets_manager_users_are_created(private_ca_keyc
 
     assert failures(response) == []
     assert emails(private_ca_keycloak.admin, tag) == [f"{tag}-{i}@example.com" for i in range(3)]
+
+
+def test_the_operator_commands_reach_it_through_the_ca_bundle(
+    private_ca_keycloak, tag, tmp_path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    """setup-keycloak with --ca-bundle, and check --admin-user with the function's KEYCLOAK_CA_BUNDLE."""
+    private_ca_keycloak.admin.create_realm({"realm": tag, "enabled": True})
+    try:
+        monkeypatch.setenv(PASSWORD_VARIABLE, ADMIN_PASSWORD)
+        monkeypatch.delenv(TOKEN_VARIABLE, raising=False)
+        secret_file = tmp_path / "client-secret"
+        setup = ["setup-keycloak", "--server-url", private_ca_keycloak.https_url, "--realm", tag]
+        setup += ["--admin-user", ADMIN_USERNAME, "--secret-file", str(secret_file)]
+
+        assert ops_main(setup) == 2
+        refused = capsys.readouterr().out
+        assert "certificate verify failed" in refused
+        assert "--ca-bundle" in refused
+        assert not secret_file.exists()
+
+        assert ops_main([*setup, "--ca-bundle", str(private_ca_keycloak.ca_bundle)]) == 0
+        assert "create confidential client registrar" in capsys.readouterr().out
+
+        function_settings = {
+            "KEYCLOAK_URL": private_ca_keycloak.https_url,
+            "KEYCLOAK_REALM": tag,
+            "KEYCLOAK_CLIENT_ID": "registrar",
+            "KEYCLOAK_CLIENT_SECRET": secret_file.read_text(),
+            "KEYCLOAK_CA_BUNDLE": str(private_ca_keycloak.ca_bundle),
+            "ALLOWED_REQUIRED_ACTIONS": "VERIFY_EMAIL",
+        }
+        for name, value in function_settings.items():
+            monkeypatch.setenv(name, value)
+        assert ops_main(["check", "--admin-user", ADMIN_USERNAME]) == 0
+        checked = capsys.readouterr().out
+        # Only the administrator may list required actions: this line shows its connection trusted the CA.
+        assert "required action VERIFY_EMAIL exists and is enabled" in checked
+        assert "ERROR" not in checked
+    finally:
+        private_ca_keycloak.admin.delete_realm(tag)

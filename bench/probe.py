@@ -111,7 +111,7 @@ def measure_overhead(batches: int) -> dict[str, Any]:
     from bench.workload import Names, sqs_event
     from registrar.config import Settings
     from registrar.domain.deadline import Deadline
-    from registrar.domain.directory import Created
+    from registrar.domain.directory import Created, UserProfile
     from registrar.observability import metrics
     from registrar.processor import process_event
     from registrar.runtime import build_runtime
@@ -132,6 +132,9 @@ def measure_overhead(batches: int) -> dict[str, Any]:
 
         def group_exists(self, path: str, deadline: Deadline) -> bool:
             return True
+
+        def user_profile(self, deadline: Deadline) -> UserProfile:
+            return UserProfile(declared=frozenset({"registrationId"}), unmanaged_attribute_policy="ENABLED")
 
     runtime = build_runtime(Settings.from_environment(), directory=InstantDirectory())
     names = Names("overhead")

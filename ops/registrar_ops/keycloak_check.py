@@ -15,8 +15,10 @@ from keycloak import KeycloakAdmin, KeycloakOpenID, KeycloakOpenIDConnection
 from keycloak.exceptions import KeycloakAuthenticationError, KeycloakConnectionError, KeycloakError
 
 from registrar.adapters.ca_bundle import tls_verify
+from registrar.adapters.keycloak import parse_user_profile
 from registrar.adapters.secrets import secret_source
 from registrar.config import ConfigurationError, Settings
+from registrar.domain.user_profile import attributes_at_risk
 from registrar_ops.keycloak_admin import AdminLogin, connect_admin, token_claims
 from registrar_ops.keycloak_setup import REALM_MANAGEMENT, REQUIRED_ROLES, admin_only, declared_attribute, group_exists
 
@@ -150,23 +152,29 @@ def _profile_findings(function: KeycloakAdmin, settings: Settings) -> list[Findi
         profile = function.get_realm_users_profile()
     except KeycloakError as error:
         return [Finding(Severity.ERROR, f"cannot read the realm's user profile: {_first_line(error)}")]
+    at_risk = attributes_at_risk(parse_user_profile(profile), settings.policy.allowed_attributes - {name})
+    findings = [
+        Finding(
+            Severity.WARNING,
+            f"the user profile does not declare {attribute} (ALLOWED_ATTRIBUTES): Keycloak creates users "
+            "without it; declare it in the realm's user profile",
+        )
+        for attribute in at_risk
+    ]
     declared = declared_attribute(profile, name)
     if declared is None:
-        return [
-            Finding(
-                Severity.ERROR,
-                f"the user profile does not declare {name}: Keycloak drops it, so redelivered messages are "
-                "not recognised; declare it (setup-keycloak does)",
-            )
-        ]
-    if not admin_only(declared):
-        return [
-            Finding(
-                Severity.WARNING,
-                f"user-profile attribute {name} is visible to or editable by users: make it admin-only",
-            )
-        ]
-    return [Finding(Severity.OK, f"user profile declares {name}, admin-only")]
+        finding = Finding(
+            Severity.ERROR,
+            f"the user profile does not declare {name}: Keycloak drops it, so redelivered messages are "
+            "not recognised; declare it (setup-keycloak does)",
+        )
+    elif not admin_only(declared):
+        finding = Finding(
+            Severity.WARNING, f"user-profile attribute {name} is visible to or editable by users: make it admin-only"
+        )
+    else:
+        finding = Finding(Severity.OK, f"user profile declares {name}, admin-only")
+    return [finding, *findings]
 
 
 def _group_findings(function: KeycloakAdmin, settings: Settings) -> list[Finding]:

@@ -235,6 +235,19 @@ def _warn_operators(outcomes: Iterable[Outcome], runtime: Runtime) -> None:
             "realm-management roles (manage-users, view-users, query-users, query-groups)",
             extra={"http_status": refused},
         )
+    profile = runtime.profile.take_unreported()
+    if profile is not None:
+        logger.warning(
+            "the realm's user profile does not declare attributes the function sends: Keycloak creates the user "
+            "without them, and without the registration-id attribute a redelivered message reads as a conflict. "
+            "Declare them in the realm's user profile (registrar_ops setup-keycloak declares the registration id)",
+            extra={
+                "attributes": profile.attributes,
+                # Keycloak has no name for "no policy": undeclared attributes are then off.
+                "unmanaged_attribute_policy": profile.unmanaged_attribute_policy or "off",
+                "realm": runtime.settings.realm,
+            },
+        )
     for path in runtime.groups.take_newly_missing():
         logger.warning(
             "an allowlisted group does not exist in the realm: messages asking for it go to the DLQ "

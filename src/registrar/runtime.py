@@ -16,6 +16,7 @@ from registrar.domain.registrar import Registrar
 from registrar.domain.required_actions import review_allowlist
 from registrar.domain.resilience import CircuitBreaker, RetryPolicy
 from registrar.domain.settlement import Settlement
+from registrar.domain.user_profile import UserProfileReview
 from registrar.observability import logger
 
 
@@ -25,6 +26,7 @@ class Runtime:
     registrar: Registrar
     breaker: CircuitBreaker
     groups: GroupCatalog
+    profile: UserProfileReview
     settlement: Settlement
 
 
@@ -54,17 +56,22 @@ def build_runtime(
         failure_threshold=settings.circuit_failure_threshold, cooldown_seconds=settings.circuit_cooldown_seconds
     )
     groups = GroupCatalog(ttl_seconds=settings.group_cache_seconds)
+    policy = settings.policy
+    profile = UserProfileReview(names=frozenset({policy.registration_id_attribute, *policy.allowed_attributes}))
     registrar = Registrar(
         directory or keycloak_directory(settings),
         realm=settings.realm,
-        registration_id_attribute=settings.policy.registration_id_attribute,
+        registration_id_attribute=policy.registration_id_attribute,
         breaker=breaker,
         retry_policy=RetryPolicy(max_attempts=settings.retry_max_attempts),
         groups=groups,
+        profile=profile,
         sleep=sleep,
     )
     settlement = SqsSettlement(sqs_client or LazySqsClient(settings.time_budget), settings.dlq_url)
-    return Runtime(settings=settings, registrar=registrar, breaker=breaker, groups=groups, settlement=settlement)
+    return Runtime(
+        settings=settings, registrar=registrar, breaker=breaker, groups=groups, profile=profile, settlement=settlement
+    )
 
 
 def keycloak_directory(settings: Settings) -> UserDirectory:

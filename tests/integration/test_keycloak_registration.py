@@ -139,6 +139,30 @@ def test_a_required_action_written_in_another_case_reaches_the_user(make_runtime
     assert user["requiredActions"] == ["VERIFY_EMAIL"]
 
 
+def test_an_attribute_the_user_profile_does_not_declare_is_reported_once(make_runtime, admin, tag, function_logs):
+    """Keycloak 26.5 and later drop it without a word (see the compatibility probes); the function
+    says so once, at its first invocation, on every version."""
+    runtime = make_runtime(ALLOWED_ATTRIBUTES="signupSource,undeclaredNote")
+    event = sqs_event(
+        *(body(email=f"{tag}-{i}@example.com", attributes={"undeclaredNote": ["kept?"]}) for i in range(2))
+    )
+    assert failures(process_event(event, Deadline.after(30, 2000), runtime)) == []
+    assert (
+        failures(process_event(sqs_event(body(email=f"{tag}-2@example.com")), Deadline.after(30, 2000), runtime)) == []
+    )
+
+    warned = [line for line in function_logs.warnings() if "does not declare" in line["message"]]
+    assert [(line["attributes"], line["unmanaged_attribute_policy"]) for line in warned] == [
+        (["undeclaredNote"], "ADMIN_VIEW")
+    ]
+    assert len(admin.get_users({"search": tag})) == 3  # a warning, not a refusal
+
+
+def test_the_local_realm_declares_every_attribute_the_function_sends(make_runtime, tag, function_logs):
+    process_event(sqs_event(body(email=f"{tag}@example.com")), Deadline.after(30, 2000), make_runtime())
+    assert not [line for line in function_logs.warnings() if "does not declare" in line["message"]]
+
+
 def _outcome_of(sqs, dlq_url) -> list[str]:
     return [message["MessageAttributes"]["outcome"]["StringValue"] for message in drain(sqs, dlq_url)]
 

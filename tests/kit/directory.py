@@ -15,6 +15,7 @@ from registrar.domain.directory import (
     KeycloakUnavailable,
     KeycloakUser,
     Rejected,
+    UserProfile,
     UserRepresentation,
 )
 
@@ -27,7 +28,8 @@ class MemoryDirectory:
     - 400 when the username holds a '!';
     - 503 when it starts with 'retry-' (a transient failure that never clears), or for every
       create while `fail_with` is set;
-    - 500 for a group the realm lacks, as Keycloak answers it.
+    - 500 for a group the realm lacks, as Keycloak answers it;
+    - a user profile that declares `declared_attributes` (those of UNIT_SETTINGS by default).
     """
 
     groups: set[str] = field(default_factory=lambda: {"/customers"})
@@ -38,6 +40,10 @@ class MemoryDirectory:
     token_calls: int = 0
     fail_with: KeycloakUnavailable | None = None
     token_error: Exception | None = None
+    declared_attributes: set[str] = field(default_factory=lambda: {"registrationId", "signupSource"})
+    unmanaged_attribute_policy: str | None = None
+    profile_error: Exception | None = None
+    profile_calls: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -85,6 +91,13 @@ class MemoryDirectory:
         with self._lock:
             self.group_calls.append(path)
             return path in self.groups
+
+    def user_profile(self, deadline: Deadline) -> UserProfile:
+        deadline.request_timeout(5)
+        self.profile_calls += 1
+        if self.profile_error is not None:
+            raise self.profile_error
+        return UserProfile(frozenset(self.declared_attributes), self.unmanaged_attribute_policy)
 
     def holds(self, username: str, email: str) -> bool:
         with self._lock:

@@ -189,3 +189,14 @@ def test_setup_accepts_an_admin_token_instead_of_a_password(keycloak_url, realm,
     )
     assert realm_admin.get_client_id("registrar") is not None
     assert secret_file.exists()
+
+
+def test_check_warns_about_an_allowlisted_attribute_the_profile_does_not_declare(
+    keycloak_url, realm, tmp_path, monkeypatch, capsys
+):
+    secret_file = tmp_path / "client-secret"
+    assert setup(keycloak_url, realm, secret_file) == 0
+    monkeypatch.setenv("ALLOWED_ATTRIBUTES", "signupSource")
+    capsys.readouterr()
+    assert check(keycloak_url, realm, secret_file, monkeypatch) == 0  # the function survives it: a warning
+    assert "WARNING the user profile does not declare signupSource (ALLOWED_ATTRIBUTES)" in capsys.readouterr().out

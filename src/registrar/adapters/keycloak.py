@@ -33,6 +33,7 @@ from registrar.domain.directory import (
     KeycloakUnavailable,
     KeycloakUser,
     Rejected,
+    UserProfile,
     UserRepresentation,
 )
 
@@ -238,11 +239,26 @@ class KeycloakGateway:
             return False
         raise _unavailable(response)
 
+    def user_profile(self, deadline: Deadline) -> UserProfile:
+        response = self._send(deadline, "GET", f"{self._realm_path}/users/profile")
+        if response.status_code != HTTP_OK:
+            raise _unavailable(response)
+        return parse_user_profile(response.json())
+
     def _send(
         self, deadline: Deadline, method: str, path: str, data: str | None = None, **params: Any
     ) -> requests.Response:
         with self._connection.request_timeout(deadline.request_timeout(self._request_timeout_seconds)):
             return self._connection.send(method, path, data, **params)
+
+
+def parse_user_profile(config: dict[str, Any]) -> UserProfile:
+    """Keycloak's UPConfig (GET .../users/profile), as far as keeping attributes goes."""
+    attributes = config.get("attributes") or []
+    return UserProfile(
+        declared=frozenset(item["name"] for item in attributes if isinstance(item, dict) and "name" in item),
+        unmanaged_attribute_policy=config.get("unmanagedAttributePolicy"),
+    )
 
 
 def _error_message(response: requests.Response) -> str:

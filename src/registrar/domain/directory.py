@@ -71,6 +71,15 @@ class KeycloakUser:
     attributes: dict[str, list[str]] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class UserProfile:
+    """The realm's user-profile configuration, as far as keeping attributes goes."""
+
+    declared: frozenset[str]
+    unmanaged_attribute_policy: str | None
+    """ENABLED, ADMIN_EDIT, ADMIN_VIEW, or None when undeclared attributes are off."""
+
+
 class UserDirectory(Protocol):
     """Users and groups of the one realm the deployment names."""
 
@@ -84,3 +93,5 @@ class UserDirectory(Protocol):
         ...
 
     def group_exists(self, path: str, deadline: Deadline) -> bool: ...
+
+    def user_profile(self, deadline: Deadline) -> UserProfile: ...

@@ -26,6 +26,7 @@ from registrar.domain.groups import GroupCatalog, GroupLookup
 from registrar.domain.outcomes import CircuitOpen, Outcome, OutcomeKind, classify
 from registrar.domain.registration import Registration
 from registrar.domain.resilience import CircuitBreaker, RetryPolicy, Verdict
+from registrar.domain.user_profile import UserProfileReview
 
 T = TypeVar("T")
 
@@ -63,6 +64,7 @@ class Registrar:
         breaker: CircuitBreaker,
         retry_policy: RetryPolicy,
         groups: GroupCatalog,
+        profile: UserProfileReview | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._directory = directory
@@ -71,11 +73,13 @@ class Registrar:
         self._breaker = breaker
         self._retry_policy = retry_policy
         self._groups = groups
+        self._profile = profile
         self._sleep = sleep
 
     def prepare(self, deadline: Deadline, allowed_groups: Iterable[str]) -> Outcome | None:
-        """Before the fan-out: a token, so the workers never race for one, and the allowlisted
-        groups looked up once per environment, so a missing one is reported before it is asked for.
+        """Before the fan-out: a token, so the workers never race for one; once per environment,
+        the allowlisted groups looked up, so a missing one is reported before it is asked for, and
+        the realm's user profile read, so an attribute Keycloak would drop is reported.
 
         Returns the outcome of every record when no token can be had.
         """
@@ -86,6 +90,8 @@ class Registrar:
             return trace.stamp(classify(error))
         with suppress(KeycloakUnavailable, DeadlineReached):  # each record looks its own groups up again
             self._groups.prime(allowed_groups, self._group_lookup(trace), deadline)
+        if self._profile is not None:
+            self._profile.run(self._directory.user_profile, deadline)
         return None
 
     def register(self, registration: Registration, message_ids: Sequence[str], deadline: Deadline) -> Outcome:

@@ -3,12 +3,15 @@
 Without a filter, SQS's own StartMessageMoveTask does it where the service has it. Otherwise
 (a filter, or a service without it, such as moto) a receive-send-delete loop does: a copy is
 sent first and the dead letter deleted only after SQS accepted the copy, so nothing is lost.
+To a FIFO source queue a copy goes back in its own message group.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+
+from registrar_ops.sender import is_fifo
 
 _RECEIVE_VISIBILITY_SECONDS = 60  # a letter left behind by the filter stays out of this run
 _EMPTY_RECEIVES_TO_STOP = 2
@@ -47,6 +50,7 @@ def redrive(sqs: Any, dlq_url: str, source_url: str, only: RedriveFilter | None 
         if started is not None:
             return started
     report = RedriveReport(method="receive-send-delete")
+    fifo = is_fifo(source_url)
     empty_receives = 0
     # Real SQS may answer a receive empty while letters remain: stop only after a few empty
     # long polls in a row.
@@ -55,6 +59,7 @@ def redrive(sqs: Any, dlq_url: str, source_url: str, only: RedriveFilter | None 
             QueueUrl=dlq_url,
             MaxNumberOfMessages=10,
             MessageAttributeNames=["All"],
+            AttributeNames=["MessageGroupId"],  # understood by every SQS server, the newer name is not
             VisibilityTimeout=_RECEIVE_VISIBILITY_SECONDS,
             WaitTimeSeconds=1,
         ).get("Messages", [])
@@ -65,13 +70,28 @@ def redrive(sqs: Any, dlq_url: str, source_url: str, only: RedriveFilter | None 
                 report.left += 1
                 continue
             try:
-                sqs.send_message(QueueUrl=source_url, MessageBody=message["Body"], MessageAttributes=attributes)
+                sqs.send_message(**_copy(message, source_url, fifo=fifo))
             except Exception:  # noqa: BLE001 - not sent means not deleted; the letter stays for the next run
                 report.failed += 1
                 continue
             sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
             report.moved += 1
     return report
+
+
+def _copy(message: dict[str, Any], source_url: str, *, fifo: bool) -> dict[str, Any]:
+    copy = {
+        "QueueUrl": source_url,
+        "MessageBody": message["Body"],
+        "MessageAttributes": message.get("MessageAttributes", {}),
+    }
+    if fifo:
+        # The letter's own group (the function's DLQ copy keeps the original one). A deduplication
+        # id per letter: a run that sent the copy but died before the delete does not send it twice
+        # within SQS's 5-minute window.
+        copy["MessageGroupId"] = message.get("Attributes", {}).get("MessageGroupId") or message["MessageId"]
+        copy["MessageDeduplicationId"] = f"redrive-{message['MessageId']}"[:128]
+    return copy
 
 
 def _start_move_task(sqs: Any, dlq_url: str, source_url: str) -> RedriveReport | None:

@@ -8,6 +8,7 @@ import pytest
 
 from registrar_local.stack import queue_depth
 from registrar_ops.redrive import RedriveFilter, redrive
+from tests.kit.aws import drain, new_queue
 
 
 def letter(outcome: str, reason: str) -> dict[str, Any]:
@@ -64,3 +65,26 @@ def test_nothing_is_deleted_when_the_copy_cannot_be_sent(sqs, queues):
     report = redrive(sqs, dlq, missing, RedriveFilter(outcome="conflict"))
     assert (report.moved, report.failed) == (0, 3)
     assert queue_depth(sqs, dlq) == 5
+
+
+def test_letters_go_back_to_a_fifo_queue_in_their_own_message_groups(sqs):
+    source = new_queue(sqs, "registrations", FifoQueue="true")
+    dlq = new_queue(sqs, "registrations-dlq", FifoQueue="true")
+    for group in ("alice", "bob"):
+        sqs.send_message(
+            QueueUrl=dlq,
+            MessageBody=f'{{"email": "{group}@example.com"}}',
+            MessageAttributes=letter("unknown_group", "the realm has no group /partners"),
+            MessageGroupId=group,
+            MessageDeduplicationId=f"dlq-{group}",
+        )
+
+    report = redrive(sqs, dlq, source, RedriveFilter(outcome="unknown_group"))
+
+    assert (report.moved, report.failed) == (2, 0)
+    back = drain(sqs, source)
+    assert {m["Attributes"]["MessageGroupId"]: m["Body"] for m in back} == {
+        "alice": '{"email": "alice@example.com"}',
+        "bob": '{"email": "bob@example.com"}',
+    }
+    assert queue_depth(sqs, dlq) == 0

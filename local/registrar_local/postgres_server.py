@@ -74,7 +74,9 @@ class PostgresServer:
 
     port: int = field(default_factory=free_port)
     log_path: Path | None = None
-    password: str = field(default_factory=lambda: secrets.token_urlsafe(18), repr=False)
+    # Hex: Keycloak 24 reads a --db-password=VALUE that starts with '-' as a missing value, and
+    # token_urlsafe starts one password in 32 with it.
+    password: str = field(default_factory=lambda: secrets.token_hex(16), repr=False)
     process: subprocess.Popen[bytes] | None = None
     folder: Path | None = None
 

@@ -11,6 +11,7 @@ import pytest
 from registrar.config import ENVIRONMENT_VARIABLES, Settings
 from registrar_local import cfn, keycloak_server
 from registrar_local.keycloak_server import DEPLOYMENT_VARIABLES
+from registrar_local.postgres_server import PostgresServer
 
 ENV_FILE = Path(__file__).resolve().parents[2] / "events" / "env.json"
 USER_PROFILE_PROVIDER = "org.keycloak.userprofile.UserProfileProvider"
@@ -132,3 +133,10 @@ def test_every_allowed_required_action_is_enabled_in_the_local_realm(realm):
 
     assert allowed
     assert allowed <= enabled, allowed - enabled
+
+
+def test_the_database_password_is_never_read_by_keycloak_24_as_a_missing_value():
+    """Keycloak 24 takes --db-password=-x for an option without its value and exits at start."""
+    values = [PostgresServer(port=1).keycloak_options()[-1].split("=", 1)[1] for _ in range(500)]
+    assert not [value for value in values if value.startswith("-")]
+    assert len(set(values)) == len(values)

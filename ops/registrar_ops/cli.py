@@ -31,9 +31,11 @@ def cmd_setup_keycloak(args: argparse.Namespace) -> int:
         say("error: give --secret-file PATH or --secret-name NAME: the client secret never goes to stdout")
         return 2
     admin = connect_admin(_admin_login(args, args.realm))
-    groups = tuple(item.strip() for item in (args.groups or "").split(",") if item.strip())
     request = SetupRequest(
-        client_id=args.client_id, registration_id_attribute=args.registration_id_attribute, groups=groups
+        client_id=args.client_id,
+        registration_id_attribute=args.registration_id_attribute,
+        groups=_comma_separated(args.groups),
+        attributes=_comma_separated(args.attributes),
     )
     steps = plan_setup(admin, request)
     for step in steps:
@@ -108,6 +110,10 @@ def cmd_redrive(args: argparse.Namespace) -> int:
     return 1 if report.failed else 0
 
 
+def _comma_separated(value: str | None) -> tuple[str, ...]:
+    return tuple(item.strip() for item in (value or "").split(",") if item.strip())
+
+
 def _admin_login(args: argparse.Namespace, realm: str) -> AdminLogin:
     return AdminLogin(
         server_url=args.server_url,
@@ -152,6 +158,10 @@ def parser() -> argparse.ArgumentParser:
     setup.add_argument("--client-id", default="registrar")
     setup.add_argument("--registration-id-attribute", default="registrationId")
     setup.add_argument("--groups", help="comma-separated group paths to create if missing (ALLOWED_GROUPS)")
+    setup.add_argument(
+        "--attributes",
+        help="comma-separated user attributes to declare in the user profile if missing (ALLOWED_ATTRIBUTES)",
+    )
     setup.add_argument("--secret-file", help="write the client secret here, mode 0600")
     setup.add_argument("--secret-name", help="write the client secret to this Secrets Manager secret")
     setup.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")

@@ -8,6 +8,7 @@ earlier one created (the service account exists only once its client does).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -45,6 +46,8 @@ class SetupRequest:
     client_id: str
     registration_id_attribute: str
     groups: tuple[str, ...] = ()
+    attributes: tuple[str, ...] = ()
+    """ALLOWED_ATTRIBUTES: declared when missing (Keycloak drops undeclared ones); others left as they are."""
 
 
 def plan_setup(admin: KeycloakAdmin, request: SetupRequest) -> list[Step]:
@@ -52,6 +55,7 @@ def plan_setup(admin: KeycloakAdmin, request: SetupRequest) -> list[Step]:
         *_client_steps(admin, request.client_id),
         *_role_steps(admin, request.client_id),
         *_profile_steps(admin, request.registration_id_attribute),
+        *_attribute_steps(admin, [name for name in request.attributes if name != request.registration_id_attribute]),
         *_group_steps(admin, request.groups),
     ]
 
@@ -163,12 +167,24 @@ def _profile_steps(admin: KeycloakAdmin, attribute: str) -> list[Step]:
     return [
         Step(
             f"{verb} user-profile attribute {attribute} (admins view and edit; users never see it)",
-            lambda: _declare(admin, attribute),
+            lambda: _declare(admin, attribute, display_name="Registration id"),
         )
     ]
 
 
-def _declare(admin: KeycloakAdmin, name: str) -> None:
+def _attribute_steps(admin: KeycloakAdmin, names: Iterable[str]) -> list[Step]:
+    profile = admin.get_realm_users_profile()
+    return [
+        Step(
+            f"declare user-profile attribute {name} (admins view and edit)",
+            functools.partial(_declare, admin, name, display_name=name),
+        )
+        for name in names
+        if declared_attribute(profile, name) is None
+    ]
+
+
+def _declare(admin: KeycloakAdmin, name: str, *, display_name: str) -> None:
     # Read again: the profile is replaced whole, and must keep whatever else it declares.
     profile = admin.get_realm_users_profile()
     declared = declared_attribute(profile, name)
@@ -176,7 +192,7 @@ def _declare(admin: KeycloakAdmin, name: str) -> None:
         profile.setdefault("attributes", []).append(
             {
                 "name": name,
-                "displayName": "Registration id",
+                "displayName": display_name,
                 "validations": {"length": {"max": 255}},
                 "permissions": ADMIN_ONLY,
                 "multivalued": False,

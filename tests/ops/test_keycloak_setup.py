@@ -191,12 +191,22 @@ def test_setup_accepts_an_admin_token_instead_of_a_password(keycloak_url, realm,
     assert secret_file.exists()
 
 
-def test_check_warns_about_an_allowlisted_attribute_the_profile_does_not_declare(
-    keycloak_url, realm, tmp_path, monkeypatch, capsys
+def test_an_allowlisted_attribute_the_profile_lacks_is_a_warning_that_setup_puts_right(
+    keycloak_url, realm, realm_admin, tmp_path, monkeypatch, capsys
 ):
     secret_file = tmp_path / "client-secret"
     assert setup(keycloak_url, realm, secret_file) == 0
-    monkeypatch.setenv("ALLOWED_ATTRIBUTES", "signupSource")
+    monkeypatch.setenv("ALLOWED_ATTRIBUTES", "signupSource,registrationId")
     capsys.readouterr()
     assert check(keycloak_url, realm, secret_file, monkeypatch) == 0  # the function survives it: a warning
     assert "WARNING the user profile does not declare signupSource (ALLOWED_ATTRIBUTES)" in capsys.readouterr().out
+
+    assert setup(keycloak_url, realm, secret_file, "--attributes", "signupSource,registrationId") == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "declare user-profile attribute signupSource (admins view and edit)"
+    ]
+    assert check(keycloak_url, realm, secret_file, monkeypatch) == 0
+    assert "WARNING" not in capsys.readouterr().out
+    names = [item["name"] for item in realm_admin.get_realm_users_profile()["attributes"]]
+    assert names.count("signupSource") == 1
+    assert names.count("registrationId") == 1

@@ -12,6 +12,7 @@ from keycloak.exceptions import KeycloakConnectionError
 
 from registrar.config import ConfigurationError, Settings, policy_from_environment
 from registrar.domain.outcomes import PERMANENT
+from registrar.domain.registration import comma_separated
 from registrar_ops.aws import aws_client
 from registrar_ops.keycloak_admin import TOKEN_VARIABLE, AdminCredentialsMissing, AdminLogin, connect_admin
 from registrar_ops.keycloak_check import check_deployment, failed
@@ -111,7 +112,7 @@ def cmd_redrive(args: argparse.Namespace) -> int:
 
 
 def _comma_separated(value: str | None) -> tuple[str, ...]:
-    return tuple(item.strip() for item in (value or "").split(",") if item.strip())
+    return tuple(sorted(comma_separated(value or "")))
 
 
 def _admin_login(args: argparse.Namespace, realm: str) -> AdminLogin:

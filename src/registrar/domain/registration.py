@@ -45,6 +45,11 @@ AttributeValue = Annotated[str, StringConstraints(max_length=255)]
 MAX_BODY_BYTES = 256 * 1024
 
 
+def comma_separated(value: str) -> frozenset[str]:
+    """An allowlist as the environment (and the operator commands) write it: "a, b,,c"."""
+    return frozenset(item.strip() for item in value.split(",") if item.strip())
+
+
 class RegistrationPolicy(BaseModel):
     """What a deployment lets a message ask for (part of the settings; see `registrar.config`)."""
 
@@ -61,9 +66,7 @@ class RegistrationPolicy(BaseModel):
     @classmethod
     def _split_list(cls, value: object) -> object:
         """Environment variables hold comma-separated lists."""
-        if isinstance(value, str):
-            return frozenset(item.strip() for item in value.split(",") if item.strip())
-        return value
+        return comma_separated(value) if isinstance(value, str) else value
 
     @property
     def required_actions(self) -> frozenset[str]:

@@ -240,7 +240,8 @@ def _warn_operators(outcomes: Iterable[Outcome], runtime: Runtime) -> None:
         logger.warning(
             "the realm's user profile does not declare attributes the function sends: Keycloak creates the user "
             "without them, and without the registration-id attribute a redelivered message reads as a conflict. "
-            "Declare them in the realm's user profile (registrar_ops setup-keycloak declares the registration id)",
+            "Declare them in the realm's user profile (registrar_ops setup-keycloak declares the registration id, "
+            "and the allowlisted attributes with --attributes)",
             extra={
                 "attributes": profile.attributes,
                 # Keycloak has no name for "no policy": undeclared attributes are then off.

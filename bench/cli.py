@@ -88,6 +88,7 @@ def _names(value: str) -> list[str]:
 
 def parser() -> argparse.ArgumentParser:
     defaults = Options()
+    short = quick(defaults)
     found = argparse.ArgumentParser(
         prog="python -m bench",
         description="The benchmark suite against a local Keycloak; see bench/README.md. "
@@ -100,11 +101,22 @@ def parser() -> argparse.ArgumentParser:
         f"skips {', '.join(sorted(OWN_SERVER_PARTS))}, which starts its own",
     )
     add("--metrics-url", help="its metrics endpoint (management port), for counting requests")
-    add("--invocations", default="1,2,4", help="concurrent invocations to sweep (default 1,2,4)")
-    add("--reps", type=int, default=defaults.reps, help="repetitions of each throughput trial (default 4)")
-    add("--batches", type=int, default=defaults.batches, help="batches of 10 per invocation per trial (default 20)")
+    add(
+        "--invocations",
+        default=",".join(map(str, defaults.levels)),
+        help="concurrent invocations to sweep (default %(default)s)",
+    )
+    add("--reps", type=int, default=defaults.reps, help="repetitions of each throughput trial (default %(default)s)")
+    add(
+        "--batches",
+        type=int,
+        default=defaults.batches,
+        help="batches of 10 per invocation per trial (default %(default)s)",
+    )
     add("--latency-ms", type=float, default=defaults.latency_ms, help="latency injected in front of Keycloak")
-    add("--latency-reps", type=int, default=defaults.latency_reps, help="repetitions with latency (default 3)")
+    add(
+        "--latency-reps", type=int, default=defaults.latency_reps, help="repetitions with latency (default %(default)s)"
+    )
     add("--latency-batches", type=int, default=defaults.latency_batches, help="batches per invocation with latency")
     add("--warmup-seconds", type=float, default=defaults.warmup_seconds, help="load before measuring (JIT warm-up)")
     add("--count-users", type=int, default=defaults.count_users, help="users for the requests-per-user count")
@@ -115,31 +127,33 @@ def parser() -> argparse.ArgumentParser:
         "--recovery-outage-seconds",
         type=float,
         default=defaults.recovery_outage_seconds,
-        help="recovery: seconds Keycloak stays stopped (default 90; 60 with --quick)",
+        help="recovery: seconds Keycloak stays stopped "
+        f"(default %(default)s; {short.recovery_outage_seconds:g} with --quick)",
     )
     add(
         "--recovery-backoff-base-seconds",
         type=float,
         default=defaults.recovery_backoff_base_seconds,
-        help="recovery: the function's VISIBILITY_BACKOFF_BASE_SECONDS (default 1)",
+        help="recovery: the function's VISIBILITY_BACKOFF_BASE_SECONDS (default %(default)s)",
     )
     add(
         "--recovery-backoff-max-seconds",
         type=float,
         default=defaults.recovery_backoff_max_seconds,
-        help="recovery: the function's VISIBILITY_BACKOFF_MAX_SECONDS (default 20)",
+        help="recovery: the function's VISIBILITY_BACKOFF_MAX_SECONDS (default %(default)s)",
     )
     add(
         "--recovery-load",
         type=float,
         default=defaults.recovery_load_per_second,
-        help="recovery: registrations enqueued per second until Keycloak is healthy again (default 20)",
+        help="recovery: registrations enqueued per second until Keycloak is healthy again (default %(default)s)",
     )
     add(
         "--recovery-lead-seconds",
         type=float,
         default=defaults.recovery_lead_seconds,
-        help="recovery: seconds of load before Keycloak is stopped (default 20; 10 with --quick)",
+        help="recovery: seconds of load before Keycloak is stopped "
+        f"(default %(default)s; {short.recovery_lead_seconds:g} with --quick)",
     )
     add("--no-pin", action="store_true", help="let Keycloak and the clients share every CPU")
     add("--only", help=f"run only these parts (comma-separated: {', '.join(PARTS)})")

@@ -59,7 +59,7 @@ def redrive(sqs: Any, dlq_url: str, source_url: str, only: RedriveFilter | None 
             QueueUrl=dlq_url,
             MaxNumberOfMessages=10,
             MessageAttributeNames=["All"],
-            AttributeNames=["MessageGroupId"],  # understood by every SQS server, the newer name is not
+            AttributeNames=["MessageGroupId"],  # the older name: SQS, moto and ElasticMQ all read it
             VisibilityTimeout=_RECEIVE_VISIBILITY_SECONDS,
             WaitTimeSeconds=1,
         ).get("Messages", [])

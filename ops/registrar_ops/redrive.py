@@ -43,7 +43,9 @@ class RedriveReport:
     failed: int = 0
 
 
-def redrive(sqs: Any, dlq_url: str, source_url: str, only: RedriveFilter | None = None) -> RedriveReport:
+def redrive(
+    sqs: Any, dlq_url: str, source_url: str, only: RedriveFilter | None = None, *, long_poll_seconds: int = 1
+) -> RedriveReport:
     only = only or RedriveFilter()
     if only.empty:
         started = _start_move_task(sqs, dlq_url, source_url)
@@ -61,7 +63,7 @@ def redrive(sqs: Any, dlq_url: str, source_url: str, only: RedriveFilter | None 
             MessageAttributeNames=["All"],
             AttributeNames=["MessageGroupId"],  # the older name: SQS, moto and ElasticMQ all read it
             VisibilityTimeout=_RECEIVE_VISIBILITY_SECONDS,
-            WaitTimeSeconds=1,
+            WaitTimeSeconds=long_poll_seconds,
         ).get("Messages", [])
         empty_receives = 0 if messages else empty_receives + 1
         for message in messages:

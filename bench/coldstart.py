@@ -117,7 +117,8 @@ def _environment(trees: FunctionTrees, variant: str, which: str, keycloak_url: s
     return {
         **environment,
         **function_environment(keycloak_url, 10),
-        "PYTHONPATH": trees.path_for(variant, which),
+        # The local stack's stdlib-only modules last, for the test kit's events and context.
+        "PYTHONPATH": os.pathsep.join([trees.path_for(variant, which), str(REPO / "local")]),
         "PYTHONDONTWRITEBYTECODE": "1",
     }
 

@@ -18,10 +18,8 @@ import os
 import resource
 import sys
 import time
-import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
 from typing import Any
 
 NAIVE_IMPORTS = """
@@ -34,24 +32,6 @@ tracer = Tracer(service="naive")
 """
 
 _MODULES = {"ours": "registrar.handler", "naive-module": "bench.naive", "naive": "bench.naive"}
-
-
-@dataclass
-class Context:
-    """The Lambda context attributes the handlers read (this process may not see registrar_local)."""
-
-    timeout_seconds: float
-    function_name: str = "RegistrationFunction"
-    function_version: str = "$LATEST"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = "arn:aws:lambda:eu-west-1:123456789012:function:RegistrationFunction"
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    log_group_name: str = "/aws/lambda/RegistrationFunction"
-    log_stream_name: str = "bench"
-    _started: float = field(default_factory=time.monotonic)
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._started + self.timeout_seconds - time.monotonic()) * 1000))
 
 
 def _silence_stdout() -> int:
@@ -77,10 +57,12 @@ def measure_import(which: str) -> dict[str, Any]:
 
 
 def measure_invocations(which: str, run_id: str, tag: str) -> dict[str, Any]:
-    from bench.workload import Names, sqs_event
+    from tests.kit.events import lambda_context, sqs_event
+
+    from bench.workload import Names
 
     names = Names(run_id)
-    events = [sqs_event(names.bodies(f"{tag}i{number}", 0, 10), f"{tag}-{number}") for number in range(2)]
+    events = [sqs_event(*names.bodies(f"{tag}i{number}", 0, 10), prefix=f"{tag}-{number}") for number in range(2)]
     started = time.perf_counter()
     module = importlib.import_module(_MODULES[which])
     imported = time.perf_counter()
@@ -91,7 +73,7 @@ def measure_invocations(which: str, run_id: str, tag: str) -> dict[str, Any]:
     rss: list[float] = []
     for event in events:
         begun = time.perf_counter()
-        response = handler(event, Context(timeout_seconds=30))
+        response = handler(event, lambda_context(30))
         timings.append((time.perf_counter() - begun) * 1000)
         failures += len(response.get("batchItemFailures") or [])
         rss.append(_peak_rss_mb())
@@ -107,38 +89,20 @@ def measure_invocations(which: str, run_id: str, tag: str) -> dict[str, Any]:
 
 
 def measure_overhead(batches: int) -> dict[str, Any]:
-    """process_event with the Keycloak adapter replaced by one that answers at once."""
-    from bench.workload import Names, sqs_event
+    """process_event with the Keycloak adapter replaced by the tests' in-memory one, which answers at once."""
+    from tests.kit.directory import MemoryDirectory
+    from tests.kit.events import sqs_event
+
+    from bench.workload import Names
     from registrar.config import Settings
     from registrar.domain.deadline import Deadline
-    from registrar.domain.directory import Created, UserProfile
     from registrar.observability import metrics
     from registrar.processor import process_event
     from registrar.runtime import build_runtime
 
-    class InstantDirectory:
-        def __init__(self) -> None:
-            self.created = 0
-
-        def ensure_token(self, deadline: Deadline) -> None:
-            return None
-
-        def create_user(self, user: dict[str, Any], deadline: Deadline) -> Created:
-            self.created += 1
-            return Created(user_id=f"id-{self.created}")
-
-        def find_users(self, *, username: str, email: str, deadline: Deadline) -> list[Any]:
-            return []
-
-        def group_exists(self, path: str, deadline: Deadline) -> bool:
-            return True
-
-        def user_profile(self, deadline: Deadline) -> UserProfile:
-            return UserProfile(declared=frozenset({"registrationId"}), unmanaged_attribute_policy="ENABLED")
-
-    runtime = build_runtime(Settings.from_environment(), directory=InstantDirectory())
+    runtime = build_runtime(Settings.from_environment(), directory=MemoryDirectory())
     names = Names("overhead")
-    events = [sqs_event(names.bodies(f"o{number}", 0, 10), f"o-{number}") for number in range(batches + 20)]
+    events = [sqs_event(*names.bodies(f"o{number}", 0, 10), prefix=f"o-{number}") for number in range(batches + 20)]
 
     def invoke(event: dict[str, Any]) -> None:
         process_event(event, Deadline.after(30, 0), runtime)

@@ -34,7 +34,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Protocol
 
-from bench.workload import BATCH_SIZE, BENCH_PASSWORD, Names, sqs_event, user_representation
+from tests.kit.events import lambda_context, sqs_event
+
+from bench.workload import BATCH_SIZE, BENCH_PASSWORD, Names, user_representation
 
 Kind = Literal["limit", "limit_batched", "ours", "naive"]
 # One letter per kind in every username and trial tag, so pools and trials never collide.
@@ -210,10 +212,10 @@ class _EventRunner:
 
     def prepare(self, tag: str, batches: int) -> None:
         self._events = [
-            sqs_event(batch, f"{tag}-{self._prefix}-{number}")
+            sqs_event(*batch, prefix=f"{tag}-{self._prefix}-{number}")
             for number, batch in enumerate(self._bodies.batches(tag, batches))
         ]
-        self._warm = sqs_event(self._bodies.warm(tag), f"{tag}-{self._prefix}-w")
+        self._warm = sqs_event(*self._bodies.warm(tag), prefix=f"{tag}-{self._prefix}-w")
 
     def _invoke(self, event: dict[str, Any]) -> int:
         """Handle one event; the number of records that failed."""
@@ -252,14 +254,12 @@ class _OursRunner(_EventRunner):
 class _NaiveRunner(_EventRunner):
     def __init__(self, spec: PoolSpec, index: int) -> None:
         from bench import naive
-        from registrar_local.lambda_context import LocalLambdaContext
 
         super().__init__(spec, index)
         self._handler = naive.lambda_handler
-        self._context = LocalLambdaContext
 
     def _invoke(self, event: dict[str, Any]) -> int:
-        response = self._handler(event, self._context(timeout_seconds=FUNCTION_TIMEOUT_SECONDS))
+        response = self._handler(event, lambda_context(FUNCTION_TIMEOUT_SECONDS))
         return len(response["batchItemFailures"])
 
 

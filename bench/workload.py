@@ -41,30 +41,6 @@ class Names:
         return [self.body(trial, index) for index in range(start, start + count)]
 
 
-def sqs_event(bodies: list[str], message_prefix: str) -> dict[str, Any]:
-    """An event in the shape the SQS event source mapping delivers.
-
-    Its own copy of registrar_local.poller.synthetic_event: the probes import this module next to
-    the built package alone, where the local stack is not installed.
-    """
-    return {
-        "Records": [
-            {
-                "messageId": f"{message_prefix}-{index}",
-                "receiptHandle": f"rh-{message_prefix}-{index}",
-                "body": body,
-                "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": str(int(time.time() * 1000))},
-                "messageAttributes": {},
-                "md5OfBody": "",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:registrations",
-                "awsRegion": "eu-west-1",
-            }
-            for index, body in enumerate(bodies)
-        ]
-    }
-
-
 BENCH_PASSWORD = "bench-password-" + "x" * 12
 
 

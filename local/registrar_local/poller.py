@@ -62,34 +62,6 @@ def lambda_event(messages: Sequence[Mapping[str, Any]], queue_arn: str, region: 
     }
 
 
-EXAMPLE_QUEUE_ARN = "arn:aws:sqs:eu-west-1:123456789012:registrations"
-
-
-def synthetic_record(
-    message_id: str, body: str, receive_count: int = 1, sent_at: float | None = None, group: str | None = None
-) -> dict[str, Any]:
-    """One record as Lambda delivers it, for a message that never sat on a queue (tests, benchmarks).
-
-    Sent now unless `sent_at` (seconds since the epoch) says otherwise; `group` makes it a FIFO record.
-    """
-    attributes = {
-        "ApproximateReceiveCount": str(receive_count),
-        "SentTimestamp": str(int((time.time() if sent_at is None else sent_at) * 1000)),
-    }
-    if group is not None:
-        attributes["MessageGroupId"] = group
-    message = {"MessageId": message_id, "ReceiptHandle": f"rh-{message_id}", "Body": body, "Attributes": attributes}
-    record: dict[str, Any] = lambda_event([message], EXAMPLE_QUEUE_ARN, "eu-west-1")["Records"][0]
-    return record
-
-
-def synthetic_event(bodies: Sequence[str], prefix: str = "m", receive_count: int = 1) -> dict[str, Any]:
-    """An event of `bodies` with messageIds PREFIX-0, PREFIX-1, ..."""
-    return {
-        "Records": [synthetic_record(f"{prefix}-{index}", body, receive_count) for index, body in enumerate(bodies)]
-    }
-
-
 def failed_message_ids(response: Any, batch_ids: set[str]) -> set[str]:
     """Which messages to keep, by the partial batch response rules; all of them if the answer is invalid."""
     if response is None or not isinstance(response, Mapping):

@@ -6,9 +6,8 @@ from registrar.domain.deadline import Deadline
 from registrar.domain.resilience import CircuitState
 from registrar.processor import process_event
 from registrar_local.fault_proxy import Faults
-from registrar_local.poller import synthetic_record
 from tests.kit.aws import dead_letters
-from tests.kit.events import body, failures
+from tests.kit.events import body, failures, synthetic_record
 
 MAX_RECEIVE_COUNT = 5
 

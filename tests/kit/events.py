@@ -1,16 +1,49 @@
-"""SQS events as the event source mapping delivers them, and what the function answers."""
+"""SQS events as the event source mapping delivers them, the context Lambda passes, and what the function answers.
+
+Standard library and the local stack's stdlib-only modules alone: the benchmarks' probes import
+this next to the built function package, where nothing else is installed.
+"""
 
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
-from registrar_local.poller import synthetic_event
+from registrar_local.lambda_context import LocalLambdaContext
+from registrar_local.poller import lambda_event
+
+EXAMPLE_QUEUE_ARN = "arn:aws:sqs:eu-west-1:123456789012:registrations"
 
 
-def sqs_event(*bodies: str, receive_count: int = 1) -> dict[str, Any]:
-    """An event in the shape the SQS event source mapping delivers, messageIds m-0, m-1, ..."""
-    return synthetic_event(bodies, receive_count=receive_count)
+def synthetic_record(
+    message_id: str, body: str, receive_count: int = 1, sent_at: float | None = None, group: str | None = None
+) -> dict[str, Any]:
+    """One record as Lambda delivers it, for a message that never sat on a queue.
+
+    Sent now unless `sent_at` (seconds since the epoch) says otherwise; `group` makes it a FIFO record.
+    """
+    attributes = {
+        "ApproximateReceiveCount": str(receive_count),
+        "SentTimestamp": str(int((time.time() if sent_at is None else sent_at) * 1000)),
+    }
+    if group is not None:
+        attributes["MessageGroupId"] = group
+    message = {"MessageId": message_id, "ReceiptHandle": f"rh-{message_id}", "Body": body, "Attributes": attributes}
+    record: dict[str, Any] = lambda_event([message], EXAMPLE_QUEUE_ARN, "eu-west-1")["Records"][0]
+    return record
+
+
+def sqs_event(*bodies: str, prefix: str = "m", receive_count: int = 1) -> dict[str, Any]:
+    """An event of `bodies` with messageIds PREFIX-0, PREFIX-1, ..."""
+    return {
+        "Records": [synthetic_record(f"{prefix}-{index}", body, receive_count) for index, body in enumerate(bodies)]
+    }
+
+
+def lambda_context(timeout_seconds: float = 60) -> LocalLambdaContext:
+    """The context Lambda passes the handler; its remaining time runs down from `timeout_seconds`."""
+    return LocalLambdaContext(timeout_seconds=timeout_seconds)
 
 
 def body(**fields: Any) -> str:

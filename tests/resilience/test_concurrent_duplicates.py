@@ -21,9 +21,9 @@ from keycloak import KeycloakAdmin
 
 from registrar.observability import MetricName
 from registrar_local.environments import FunctionEnvironment, MetricTotals
-from registrar_local.poller import synthetic_event
 from registrar_local.stack import LocalStack, local_stack
 from tests.kit.aws import drain
+from tests.kit.events import sqs_event
 
 pytestmark = pytest.mark.keycloak
 
@@ -52,9 +52,9 @@ def create_from_two_processes(stack: LocalStack, batch_a: list[str], batch_b: li
         # A throwaway user each gets both environments their token (and imports) before the race.
         for side, env in zip("ab", environments, strict=True):
             warm_up = registration(f"warm-{uuid.uuid4().hex[:10]}", f"warm-{uuid.uuid4().hex[:10]}@example.com")
-            env.invoke(synthetic_event([warm_up], prefix=f"warm-{side}"))
+            env.invoke(sqs_event(warm_up, prefix=f"warm-{side}"))
         before = metrics.snapshot()
-        pending = [synthetic_event(batch, prefix=side) for side, batch in zip("ab", (batch_a, batch_b), strict=True)]
+        pending = [sqs_event(*batch, prefix=side) for side, batch in zip("ab", (batch_a, batch_b), strict=True)]
         for receive_count in range(2, REDELIVERIES + 3):
             responses = invoke_together(environments, pending)
             pending = [

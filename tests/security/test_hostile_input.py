@@ -20,10 +20,9 @@ from hypothesis import strategies as st
 from registrar.domain.deadline import Deadline
 from registrar.domain.registration import InvalidMessage, RegistrationPolicy, parse_body
 from registrar.processor import process_event
-from registrar_local.poller import synthetic_record
 from tests.kit.aws import Letter, dead_letters, new_queue, sqs_can_carry
 from tests.kit.directory import MemoryDirectory
-from tests.kit.events import failures
+from tests.kit.events import failures, synthetic_record
 from tests.kit.runtime import UNIT_SETTINGS, memory_runtime
 
 _SQS_FORBIDDEN = [chr(c) for c in [*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0xFFFE, 0xFFFF]]

@@ -18,9 +18,8 @@ from registrar.domain.deadline import Deadline
 from registrar.processor import process_event
 from registrar.runtime import Runtime
 from registrar_local.keycloak_server import CLIENT_ID, template_settings
-from registrar_local.poller import synthetic_record
 from tests.kit.aws import dead_letters
-from tests.kit.events import failures
+from tests.kit.events import failures, synthetic_record
 
 pytestmark = pytest.mark.keycloak
 

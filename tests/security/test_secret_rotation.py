@@ -20,9 +20,8 @@ from keycloak.connection import ConnectionManager
 from registrar.domain.deadline import Deadline
 from registrar.processor import process_event
 from registrar.runtime import Runtime
-from registrar_local.poller import synthetic_event
 from tests.kit.aws import REGION, dead_letters
-from tests.kit.events import failures
+from tests.kit.events import failures, sqs_event
 from tests.kit.keycloak import REGISTRAR_ROLES, ServiceClient, client_events
 from tests.kit.logs import LogCapture
 
@@ -73,7 +72,7 @@ def expire_token(runtime: Runtime) -> None:
 
 
 def _event(tag: str, batch: str) -> dict[str, Any]:
-    return synthetic_event([json.dumps({"email": f"{tag}-{batch}-{i}@example.com"}) for i in range(3)], prefix=batch)
+    return sqs_event(*[json.dumps({"email": f"{tag}-{batch}-{i}@example.com"}) for i in range(3)], prefix=batch)
 
 
 def test_a_rotated_client_secret_is_read_again_exactly_once(

@@ -19,10 +19,8 @@ from registrar import handler
 from registrar.domain.registration import REDACTED, InvalidMessage, RegistrationPolicy, parse_body, redact_body
 from registrar.runtime import Runtime
 from registrar_local.keycloak_server import CLIENT_SECRET
-from registrar_local.lambda_context import LocalLambdaContext
-from registrar_local.poller import synthetic_record
 from tests.kit.aws import Letter, dead_letters
-from tests.kit.events import failures
+from tests.kit.events import failures, lambda_context, synthetic_record
 from tests.kit.logs import LogCapture
 from tests.kit.secrecy import every_exception, exception_texts
 
@@ -89,7 +87,7 @@ def test_a_refused_password_is_not_chained_to_the_refusal() -> None:
 def invoke(runtime: Runtime, event: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """Through the Lambda entry point, so the EMF metrics are written as in Lambda."""
     monkeypatch.setattr(handler, "current_runtime", lambda: runtime)
-    response: dict[str, Any] = handler.lambda_handler(event, LocalLambdaContext(timeout_seconds=60))
+    response: dict[str, Any] = handler.lambda_handler(event, lambda_context())
     return response
 
 

@@ -13,9 +13,8 @@ from registrar.domain.deadline import Deadline
 from registrar.processor import process_event
 from registrar.runtime import Runtime
 from registrar_local.keycloak_server import CLIENT_ID
-from registrar_local.poller import synthetic_event
 from tests.kit.aws import dead_letters
-from tests.kit.events import failures
+from tests.kit.events import failures, sqs_event
 from tests.kit.keycloak import REGISTRAR_ROLES, ServiceClient
 from tests.kit.logs import LogCapture
 
@@ -23,9 +22,7 @@ pytestmark = pytest.mark.keycloak
 
 
 def _event(tag: str, count: int) -> dict[str, Any]:
-    return synthetic_event(
-        [json.dumps({"email": f"{tag}-{i}@example.com", "groups": ["/customers"]}) for i in range(count)]
-    )
+    return sqs_event(*[json.dumps({"email": f"{tag}-{i}@example.com", "groups": ["/customers"]}) for i in range(count)])
 
 
 def test_the_registrar_service_account_holds_exactly_the_user_management_roles(admin: KeycloakAdmin) -> None:

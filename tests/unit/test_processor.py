@@ -9,10 +9,9 @@ import pytest
 from registrar.domain.deadline import Deadline, TimeBudget
 from registrar.domain.directory import KeycloakUnavailable
 from registrar.processor import process_event
-from registrar_local.poller import synthetic_record
 from tests.kit.aws import dead_letters, drain, new_queue
 from tests.kit.directory import MemoryDirectory
-from tests.kit.events import body, failures, sqs_event
+from tests.kit.events import body, failures, sqs_event, synthetic_record
 from tests.kit.runtime import memory_runtime
 
 

@@ -55,6 +55,10 @@ STACK_VS_CEILING = Claim("the whole local stack, users/s / Keycloak's ceiling, l
 RECOVERY_USERS_LOST = Claim("a Keycloak outage under load: users lost", at_most(0))
 RECOVERY_DLQ_COPIES = Claim("a Keycloak outage under load: copies in the DLQ", at_most(0))
 RECOVERY_DUPLICATES = Claim("a Keycloak outage under load: duplicate users", at_most(0))
+LONG_OUTAGE_DLQ_COPIES = Claim(
+    "Keycloak down 1 h and 6 h less the breaker's cooldown, modelled at template defaults: copies in the DLQ",
+    at_most(0),
+)
 
 ALL: tuple[Claim, ...] = (
     OURS_VS_LIMIT,
@@ -67,4 +71,5 @@ ALL: tuple[Claim, ...] = (
     RECOVERY_USERS_LOST,
     RECOVERY_DLQ_COPIES,
     RECOVERY_DUPLICATES,
+    LONG_OUTAGE_DLQ_COPIES,
 )

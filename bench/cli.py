@@ -25,6 +25,7 @@ PARTS = (
     "databases",
     "recovery",
     "batches",
+    "outage-model",
 )
 # The parts that run against the Keycloak under test (started here, or the one at --keycloak-url).
 KEYCLOAK_PARTS = frozenset({"throughput", "latency", "passwords", "requests", "invocations", "stack", "batches"})

@@ -14,7 +14,7 @@ from bench.claims import FAIL, INFO, Claim, Status
 from bench.databases import IN_FLIGHT as DATABASE_IN_FLIGHT
 from bench.databases import KINDS as DATABASE_KINDS
 from bench.databases import MEASURED, NAMES
-from bench.records import NO_BYTECODE, SHIPPED, VARIANTS, Recovery, SuiteResults, Trial
+from bench.records import NO_BYTECODE, SHIPPED, VARIANTS, ModelledOutage, Recovery, SuiteResults, Trial
 from bench.trials import Kind
 
 STACK_SECTION = (
@@ -23,6 +23,7 @@ STACK_SECTION = (
 DATABASES_SECTION = "9. PostgreSQL beside H2: Keycloak's ceiling and ours, without and with passwords"
 RECOVERY_SECTION = "10. Recovery: the local stack under a steady load, Keycloak stopped and started again"
 BATCHES_SECTION = "11. Batch sizes: ours at 10, 50 and 100 records per event, 10 in flight, against the limit"
+OUTAGE_MODEL_SECTION = "12. Long outages, modelled: the function's retry policy at template defaults, 50,000 a day"
 
 
 @dataclass(frozen=True)
@@ -541,6 +542,64 @@ def recovery_figures(results: SuiteResults) -> list[Figure]:
     ]
 
 
+def _duration(seconds: float) -> str:
+    hours, rest = divmod(round(seconds), 3600)
+    minutes, seconds = divmod(rest, 60)
+    return " ".join(f"{value} {unit}" for value, unit in ((hours, "h"), (minutes, "min"), (seconds, "s")) if value)
+
+
+def outage_model_figures(results: SuiteResults) -> list[Figure]:
+    """Per modelled outage: DLQ copies (0 as long as the outage ends inside the retry window less
+    the breaker's cooldown), receives and invocations, and how long after Keycloak is back the
+    outage's users are created."""
+    figures: list[Figure] = []
+    for outage in results.outage_model or []:
+        survivable = outage.outage_seconds <= outage.retry_window_seconds - outage.circuit_cooldown_seconds
+        name = f"Keycloak down {_duration(outage.outage_seconds)}"
+        figures += [
+            Figure(
+                OUTAGE_MODEL_SECTION,
+                f"{name}: copies in the DLQ",
+                outage.in_dlq,
+                "",
+                claims.LONG_OUTAGE_DLQ_COPIES if survivable else None,
+                note=f"{outage.messages} sent during the outage, {outage.created} created; {_outage_scale(outage)}",
+                group=claims.LONG_OUTAGE_DLQ_COPIES.title,
+            ),
+            Figure(
+                OUTAGE_MODEL_SECTION,
+                f"{name}: most receives of one message",
+                outage.most_receives,
+                "",
+                note=f"the queue's own redrive moves a message at maxReceiveCount {outage.max_receive_count}",
+            ),
+            Figure(
+                OUTAGE_MODEL_SECTION,
+                f"{name}: receives",
+                outage.receives,
+                "",
+                note=f"in about {outage.invocations} invocations (receives in the same second share one)",
+            ),
+            Figure(OUTAGE_MODEL_SECTION, f"{name}: Keycloak back to user created, p50", outage.delay_p50_seconds, "s"),
+            Figure(
+                OUTAGE_MODEL_SECTION,
+                f"{name}: Keycloak back to user created, max",
+                outage.delay_max_seconds,
+                "s",
+                note=f"a waiting message comes back within the backoff maximum, {outage.backoff_max_seconds:g} s, "
+                f"plus the breaker's cooldown, {outage.circuit_cooldown_seconds:g} s",
+            ),
+        ]
+    return figures
+
+
+def _outage_scale(outage: ModelledOutage) -> str:
+    return (
+        f"retry window {_duration(outage.retry_window_seconds)}, backoff {outage.backoff_base_seconds:g} s doubling "
+        f"to {outage.backoff_max_seconds:g} s, breaker cooldown {outage.circuit_cooldown_seconds:g} s"
+    )
+
+
 def percentile(values: Sequence[float], share: float) -> float | None:
     """The nearest-rank percentile (share 0.99 for p99): a value that was measured, never interpolated."""
     if not values:
@@ -614,6 +673,7 @@ def all_figures(results: SuiteResults) -> list[Figure]:
         *database_figures(results),
         *recovery_figures(results),
         *batch_figures(results),
+        *outage_model_figures(results),
     ]
 
 

@@ -165,6 +165,30 @@ class Recovery:
 
 
 @dataclass(frozen=True)
+class ModelledOutage:
+    """Section 12: one outage replayed through the function's retry policy at template defaults."""
+
+    outage_seconds: float
+    per_day: int
+    messages: int
+    """Sent while Keycloak was down."""
+    created: int
+    in_dlq: int
+    receives: int
+    most_receives: int
+    """Of one message: below max_receive_count, the queue's own redrive never moves it."""
+    invocations: int
+    delay_p50_seconds: float | None
+    """From Keycloak back to the user created, over the messages of the outage."""
+    delay_max_seconds: float | None
+    retry_window_seconds: float
+    backoff_base_seconds: float
+    backoff_max_seconds: float
+    circuit_cooldown_seconds: float
+    max_receive_count: int | None
+
+
+@dataclass(frozen=True)
 class Machine:
     cpu: str = "unknown"
     cores: int | None = None
@@ -224,6 +248,7 @@ class SuiteResults:
     recovery: Recovery | None = None
     # The part `batches`: the limit and ours at each batch size, without and with injected latency.
     batches: list[Trial] | None = None
+    outage_model: list[ModelledOutage] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -292,6 +317,11 @@ class SuiteResults:
             ),
             recovery=None if data.get("recovery") is None else _pick(Recovery, data["recovery"]),
             batches=None if data.get("batches") is None else [_pick(Trial, trial) for trial in data["batches"]],
+            outage_model=(
+                None
+                if data.get("outage_model") is None
+                else [_pick(ModelledOutage, outage) for outage in data["outage_model"]]
+            ),
         )
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench import batches, coldstart, databases, local_stack, machine, plot, recovery, report
+from bench import batches, coldstart, databases, local_stack, machine, outage_model, plot, recovery, report
 from bench.cli import KEYCLOAK_PARTS, SOURCE, Options
 from bench.figures import all_figures
 from bench.package import sam_build
@@ -172,7 +172,7 @@ def _shares(items: Sequence[dict[str, Any]]) -> list[ImportShare]:
 
 
 def measure_offline(suite: Suite, trees: coldstart.FunctionTrees | None) -> None:
-    """What needs no Keycloak: the package, import times, the function's own cost."""
+    """What needs no Keycloak: the package, long outages modelled, import times, the function's own cost."""
     options, results = suite.options, suite.results
 
     def build() -> None:
@@ -187,6 +187,11 @@ def measure_offline(suite: Suite, trees: coldstart.FunctionTrees | None) -> None
         )
 
     suite.attempt("build", "sam build", build)
+
+    def model() -> None:
+        results.outage_model = outage_model.measure()
+
+    suite.attempt("outage-model", "long outages, modelled", model)
     if trees is None:
         return
 

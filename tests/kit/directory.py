@@ -18,6 +18,7 @@ from registrar.domain.directory import (
     UserProfile,
     UserRepresentation,
 )
+from registrar.domain.user_profile import KEEPS_UNDECLARED
 
 
 @dataclass
@@ -29,7 +30,9 @@ class MemoryDirectory:
     - 503 when it starts with 'retry-' (a transient failure that never clears), or for every
       create while `fail_with` is set;
     - 500 for a group the realm lacks, as Keycloak answers it;
-    - a user profile that declares `declared_attributes` (those of UNIT_SETTINGS by default).
+    - a user profile that declares `declared_attributes` (those of UNIT_SETTINGS by default);
+      other attributes are dropped silently, as Keycloak does, unless `unmanaged_attribute_policy`
+      keeps them.
     """
 
     groups: set[str] = field(default_factory=lambda: {"/customers"})
@@ -74,7 +77,11 @@ class MemoryDirectory:
                 return AlreadyExists("User exists with same username")
             if email in self.by_email:
                 return AlreadyExists("User exists with same email")
-            attributes: dict[str, Any] = dict(user.get("attributes", {}))
+            attributes: dict[str, Any] = {
+                name: value
+                for name, value in user.get("attributes", {}).items()
+                if name in self.declared_attributes or self.unmanaged_attribute_policy in KEEPS_UNDECLARED
+            }
             created = KeycloakUser(f"id-{uuid.uuid4().hex}", username, email, attributes)
             self.by_username[username] = created
             self.by_email[email] = created

@@ -83,3 +83,21 @@ def test_a_profile_the_service_account_may_not_read_is_not_asked_for_again(
         assert failures(response) == []
     assert directory.profile_calls == 1
     assert profile_warnings(function_logs) == []
+
+
+@pytest.mark.parametrize(("declared", "outcome_again"), [(True, "already_registered"), (False, "conflict")])
+def test_the_registration_id_only_recognises_a_user_when_the_profile_keeps_it(
+    runtime, directory: MemoryDirectory, function_logs: LogCapture, declared: bool, outcome_again: str
+):
+    # Keycloak drops an undeclared attribute silently: the user then carries no registration id,
+    # and a redelivery that changed the username meets the email's 409 as someone else's.
+    directory.declared_attributes = {"signupSource", "registrationId"} if declared else {"signupSource"}
+    first = body(email="ada@example.com", username="ada", registrationId="reg-1")
+    again = body(email="ada@example.com", username="ada-lovelace", registrationId="reg-1")
+
+    process_event(sqs_event(first), Deadline.after(30), runtime)
+    assert ("registrationId" in directory.by_email["ada@example.com"].attributes) is declared
+    process_event(sqs_event(again, prefix="again"), Deadline.after(30), runtime)
+
+    assert function_logs.outcomes() == ["created", outcome_again]
+    assert len(directory.users) == 1

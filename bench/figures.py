@@ -578,7 +578,7 @@ def outage_model_figures(results: SuiteResults) -> list[Figure]:
                 f"{name}: receives",
                 outage.receives,
                 "",
-                note=f"in about {outage.invocations} invocations (receives in the same second share one)",
+                note=f"in {outage.invocations} invocations (a batch: what is visible within the same second)",
             ),
             Figure(OUTAGE_MODEL_SECTION, f"{name}: Keycloak back to user created, p50", outage.delay_p50_seconds, "s"),
             Figure(

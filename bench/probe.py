@@ -100,7 +100,14 @@ def measure_overhead(batches: int) -> dict[str, Any]:
     from registrar.processor import process_event
     from registrar.runtime import build_runtime
 
-    runtime = build_runtime(Settings.from_environment(), directory=MemoryDirectory())
+    settings = Settings.from_environment()
+    policy = settings.policy
+    # The realm as the local stack sets it up: every allowlisted group, every attribute declared.
+    directory = MemoryDirectory(
+        groups=set(policy.allowed_groups),
+        declared_attributes={policy.registration_id_attribute, *policy.allowed_attributes},
+    )
+    runtime = build_runtime(settings, directory=directory)
     names = Names("overhead")
     events = [sqs_event(*names.bodies(f"o{number}", 0, 10), prefix=f"o-{number}") for number in range(batches + 20)]
 

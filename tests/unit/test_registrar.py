@@ -14,6 +14,7 @@ from registrar.domain.outcomes import Outcome, OutcomeKind
 from registrar.domain.registrar import Registrar
 from registrar.domain.registration import Registration, RegistrationPolicy, parse_body
 from registrar.domain.resilience import CircuitBreaker, CircuitState, RetryPolicy
+from registrar.domain.user_profile import UserProfileReview
 from tests.kit.directory import MemoryDirectory
 
 POLICY = RegistrationPolicy(allowed_groups=frozenset({"/customers", "/partners"}))
@@ -23,14 +24,15 @@ def registration(**fields: Any) -> Registration:
     return parse_body(json.dumps(fields), POLICY).registration
 
 
-def registrar(directory: MemoryDirectory, **breaker: Any) -> Registrar:
+def registrar(directory: MemoryDirectory, breaker: CircuitBreaker | None = None) -> Registrar:
     return Registrar(
         directory,
         realm="registrar",
         registration_id_attribute="registrationId",
-        breaker=CircuitBreaker(**breaker),
+        breaker=breaker or CircuitBreaker(),
         retry_policy=RetryPolicy(),
         groups=GroupCatalog(),
+        profile=UserProfileReview(names=frozenset({"registrationId"})),
         sleep=lambda _seconds: None,
     )
 
@@ -122,7 +124,7 @@ def test_a_group_deleted_after_it_was_cached_is_noticed_at_the_create() -> None:
 
 def test_one_message_failing_on_every_delivery_never_opens_the_breaker() -> None:
     directory = MemoryDirectory()
-    target = registrar(directory, failure_threshold=2)
+    target = registrar(directory, CircuitBreaker(failure_threshold=2))
     for _delivery in range(10):
         assert register(target, "poison", email="retry-me@example.com", username="retry-me").pending
     assert register(target, "m-1", email="good@example.com").kind is OutcomeKind.CREATED
@@ -131,15 +133,7 @@ def test_one_message_failing_on_every_delivery_never_opens_the_breaker() -> None
 def test_an_outage_failing_many_records_opens_the_breaker_and_defers_without_calling() -> None:
     directory = MemoryDirectory(fail_with=KeycloakUnavailable("Keycloak answered 503", status=503))
     breaker = CircuitBreaker(failure_threshold=3)
-    target = Registrar(
-        directory,
-        realm="registrar",
-        registration_id_attribute="registrationId",
-        breaker=breaker,
-        retry_policy=RetryPolicy(),
-        groups=GroupCatalog(),
-        sleep=lambda _seconds: None,
-    )
+    target = registrar(directory, breaker)
     for i in range(3):
         register(target, f"m-{i}", email=f"u{i}@example.com")
     assert breaker.state is CircuitState.OPEN

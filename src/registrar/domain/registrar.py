@@ -64,7 +64,7 @@ class Registrar:
         breaker: CircuitBreaker,
         retry_policy: RetryPolicy,
         groups: GroupCatalog,
-        profile: UserProfileReview | None = None,
+        profile: UserProfileReview,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._directory = directory
@@ -90,8 +90,7 @@ class Registrar:
             return trace.stamp(classify(error))
         with suppress(KeycloakUnavailable, DeadlineReached):  # each record looks its own groups up again
             self._groups.prime(allowed_groups, self._group_lookup(trace), deadline)
-        if self._profile is not None:
-            self._profile.run(self._directory.user_profile, deadline)
+        self._profile.run(self._directory.user_profile, deadline)
         return None
 
     def register(self, registration: Registration, message_ids: Sequence[str], deadline: Deadline) -> Outcome:

@@ -48,7 +48,7 @@ class UserProfileReview:
 
     def run(self, read: ProfileReader, deadline: Deadline) -> None:
         with self._lock:
-            if self._done or not self.names:
+            if self._done:
                 return
             self._done = True
         try:

@@ -564,7 +564,6 @@ def outage_model_figures(results: SuiteResults) -> list[Figure]:
                 "",
                 claims.LONG_OUTAGE_DLQ_COPIES if survivable else None,
                 note=f"{outage.messages} sent during the outage, {outage.created} created; {_outage_scale(outage)}",
-                group=claims.LONG_OUTAGE_DLQ_COPIES.title,
             ),
             Figure(
                 OUTAGE_MODEL_SECTION,

@@ -51,11 +51,13 @@ class SetupRequest:
 
 
 def plan_setup(admin: KeycloakAdmin, request: SetupRequest) -> list[Step]:
+    profile = admin.get_realm_users_profile()
+    attributes = [name for name in request.attributes if name != request.registration_id_attribute]
     return [
         *_client_steps(admin, request.client_id),
         *_role_steps(admin, request.client_id),
-        *_profile_steps(admin, request.registration_id_attribute),
-        *_attribute_steps(admin, [name for name in request.attributes if name != request.registration_id_attribute]),
+        *_profile_steps(admin, profile, request.registration_id_attribute),
+        *_attribute_steps(admin, profile, attributes),
         *_group_steps(admin, request.groups),
     ]
 
@@ -159,47 +161,51 @@ def admin_only(attribute: dict[str, Any]) -> bool:
     return all(set(permissions.get(kind) or []) == {"admin"} for kind in ("view", "edit"))
 
 
-def _profile_steps(admin: KeycloakAdmin, attribute: str) -> list[Step]:
-    declared = declared_attribute(admin.get_realm_users_profile(), attribute)
+def _profile_steps(admin: KeycloakAdmin, profile: dict[str, Any], attribute: str) -> list[Step]:
+    declared = declared_attribute(profile, attribute)
     if declared is not None and admin_only(declared):
         return []
     verb = "declare" if declared is None else "make admin-only"
     return [
         Step(
             f"{verb} user-profile attribute {attribute} (admins view and edit; users never see it)",
-            lambda: _declare(admin, attribute, display_name="Registration id"),
+            functools.partial(_declare, admin, {attribute: "Registration id"}),
         )
     ]
 
 
-def _attribute_steps(admin: KeycloakAdmin, names: Iterable[str]) -> list[Step]:
-    profile = admin.get_realm_users_profile()
+def _attribute_steps(admin: KeycloakAdmin, profile: dict[str, Any], names: Iterable[str]) -> list[Step]:
+    """The missing ones declared admin-only in one change; declared ones are left as they are."""
+    missing = [name for name in names if declared_attribute(profile, name) is None]
+    if not missing:
+        return []
+    plural = "s" if len(missing) > 1 else ""
     return [
         Step(
-            f"declare user-profile attribute {name} (admins view and edit)",
-            functools.partial(_declare, admin, name, display_name=name),
+            f"declare user-profile attribute{plural} {', '.join(missing)} (admins view and edit)",
+            functools.partial(_declare, admin, {name: name for name in missing}),
         )
-        for name in names
-        if declared_attribute(profile, name) is None
     ]
 
 
-def _declare(admin: KeycloakAdmin, name: str, *, display_name: str) -> None:
+def _declare(admin: KeycloakAdmin, display_names: dict[str, str]) -> None:
+    """Each name declared admin-only (an existing declaration made so), in one update."""
     # Read again: the profile is replaced whole, and must keep whatever else it declares.
     profile = admin.get_realm_users_profile()
-    declared = declared_attribute(profile, name)
-    if declared is None:
-        profile.setdefault("attributes", []).append(
-            {
-                "name": name,
-                "displayName": display_name,
-                "validations": {"length": {"max": 255}},
-                "permissions": ADMIN_ONLY,
-                "multivalued": False,
-            }
-        )
-    else:
-        declared["permissions"] = ADMIN_ONLY
+    for name, display_name in display_names.items():
+        declared = declared_attribute(profile, name)
+        if declared is None:
+            profile.setdefault("attributes", []).append(
+                {
+                    "name": name,
+                    "displayName": display_name,
+                    "validations": {"length": {"max": 255}},
+                    "permissions": ADMIN_ONLY,
+                    "multivalued": False,
+                }
+            )
+        else:
+            declared["permissions"] = ADMIN_ONLY
     admin.update_realm_users_profile(profile)
 
 

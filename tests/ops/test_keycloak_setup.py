@@ -210,3 +210,31 @@ def test_an_allowlisted_attribute_the_profile_lacks_is_a_warning_that_setup_puts
     names = [item["name"] for item in realm_admin.get_realm_users_profile()["attributes"]]
     assert names.count("signupSource") == 1
     assert names.count("registrationId") == 1
+
+
+def test_attributes_already_declared_are_left_as_they_are_and_the_missing_declared_in_one_change(
+    keycloak_url, realm, realm_admin, tmp_path, capsys
+):
+    secret_file = tmp_path / "client-secret"
+    assert setup(keycloak_url, realm, secret_file) == 0
+    profile = realm_admin.get_realm_users_profile()
+    users_see_it = {"view": ["admin", "user"], "edit": ["admin", "user"]}
+    profile["attributes"].append({"name": "signupSource", "displayName": "Source", "permissions": users_see_it})
+    realm_admin.update_realm_users_profile(profile)
+    capsys.readouterr()
+
+    assert setup(keycloak_url, realm, secret_file, "--attributes", "signupSource,referrer,marketingConsent") == 0
+
+    assert capsys.readouterr().out.splitlines() == [
+        "declare user-profile attributes marketingConsent, referrer (admins view and edit)"
+    ]
+    declared = {item["name"]: item for item in realm_admin.get_realm_users_profile()["attributes"]}
+    assert declared["signupSource"]["permissions"] == users_see_it
+    assert (
+        declared["referrer"]["permissions"]
+        == declared["marketingConsent"]["permissions"]
+        == {
+            "view": ["admin"],
+            "edit": ["admin"],
+        }
+    )

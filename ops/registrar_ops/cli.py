@@ -10,6 +10,8 @@ from pathlib import Path
 import requests
 from keycloak.exceptions import KeycloakConnectionError
 
+from registrar.adapters.ca_bundle import tls_verify
+from registrar.adapters.keycloak import tls_reason
 from registrar.config import ConfigurationError, Settings, policy_from_environment
 from registrar.domain.outcomes import PERMANENT
 from registrar.domain.registration import comma_separated
@@ -116,13 +118,18 @@ def _comma_separated(value: str | None) -> tuple[str, ...]:
 
 
 def _admin_login(args: argparse.Namespace, realm: str) -> AdminLogin:
+    try:
+        # The function's own reading of a bundle: a readable PEM file, or a clear error.
+        verify = tls_verify(verify_tls=not args.insecure, ca_bundle=args.ca_bundle, task_root="")
+    except ConfigurationError as error:
+        raise ConfigurationError(str(error).replace("KEYCLOAK_CA_BUNDLE", "--ca-bundle", 1)) from None
     return AdminLogin(
         server_url=args.server_url,
         realm=realm,
         username=args.admin_user,
         user_realm=args.admin_realm,
         client_id=args.admin_client_id,
-        verify=False if args.insecure else (args.ca_bundle or True),
+        verify=verify,
     )
 
 
@@ -211,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except AdminCredentialsMissing as error:
+    except (AdminCredentialsMissing, ConfigurationError) as error:
         say(f"error: {error}")
         return 2
     except KeycloakConnectionError as error:
@@ -221,11 +228,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def unreachable(error: KeycloakConnectionError) -> str:
     """What python-keycloak's "Can't connect to server" hides: the cause, and the fix for a private CA."""
-    cause = error.__cause__ or error
-    text = f"cannot reach Keycloak: {cause}"
+    cause = error.__cause__
     if isinstance(cause, requests.exceptions.SSLError):
-        text += " (behind a private CA? pass --ca-bundle PATH)"
-    return text
+        return (
+            f"cannot reach Keycloak: TLS failed ({tls_reason(cause)}); behind a private CA? give its PEM bundle "
+            "(setup-keycloak --ca-bundle PATH; check reads KEYCLOAK_CA_BUNDLE, as the function does)"
+        )
+    return f"cannot reach Keycloak: {cause or error}"
 
 
 if __name__ == "__main__":

@@ -310,7 +310,7 @@ def _transport_unavailable(error: KeycloakConnectionError, prefix: str = "") -> 
 def _describe_transport(error: KeycloakConnectionError) -> str:
     cause = error.__cause__
     if isinstance(cause, requests.exceptions.SSLError):  # before ConnectionError: it is one
-        return f"TLS failed ({_tls_reason(cause)}): is KEYCLOAK_CA_BUNDLE the CA of Keycloak's certificate?"
+        return f"TLS failed ({tls_reason(cause)}): is KEYCLOAK_CA_BUNDLE the CA of Keycloak's certificate?"
     if isinstance(cause, requests.Timeout):
         return "request timed out (outcome unknown)"
     if isinstance(cause, requests.ConnectionError):
@@ -318,7 +318,7 @@ def _describe_transport(error: KeycloakConnectionError) -> str:
     return "transport error"
 
 
-def _tls_reason(error: BaseException) -> str:
+def tls_reason(error: BaseException) -> str:
     """What the TLS library said, from deep in the chain of wrappers; never the URL, whose query may name a user."""
     pending: list[BaseException] = [error]
     seen: set[int] = set()

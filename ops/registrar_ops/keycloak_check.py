@@ -48,7 +48,8 @@ def failed(findings: list[Finding]) -> bool:
 
 
 def check_deployment(settings: Settings, admin_login: AdminLogin | None = None) -> list[Finding]:
-    """`admin_login` (optional) reads what the function's own roles may not: the required actions.
+    """`admin_login` (optional) reads the required actions as an administrator, where Keycloak
+    refuses them to the function's own roles (recent versions let query-users read them).
 
     The administrator connects with the function's own trust (its KEYCLOAK_CA_BUNDLE), so a
     Keycloak behind a private CA is checked as the function will reach it.
@@ -101,6 +102,7 @@ def check_deployment(settings: Settings, admin_login: AdminLogin | None = None) 
             client_id=settings.client_id,
             client_secret_key=secret,
             verify=verify,
+            token=token,  # the one just fetched: no second token request
         )
     )
     findings += _profile_findings(function, settings)
@@ -157,7 +159,7 @@ def _profile_findings(function: KeycloakAdmin, settings: Settings) -> list[Findi
         Finding(
             Severity.WARNING,
             f"the user profile does not declare {attribute} (ALLOWED_ATTRIBUTES): Keycloak creates users "
-            "without it; declare it in the realm's user profile",
+            "without it; declare it (setup-keycloak --attributes does)",
         )
         for attribute in at_risk
     ]
@@ -209,8 +211,8 @@ def _required_action_findings(reader: KeycloakAdmin, settings: Settings, *, admi
             return [
                 Finding(
                     Severity.WARNING,
-                    "the function's roles cannot list required actions (that needs view-realm): "
-                    "rerun check with --admin-user or KEYCLOAK_ADMIN_TOKEN to check them",
+                    "Keycloak refused the function's roles the list of required actions (it allows "
+                    "query-users or view-realm): rerun check with --admin-user or KEYCLOAK_ADMIN_TOKEN to check them",
                 )
             ]
         return [Finding(Severity.ERROR, f"cannot list required actions: {_first_line(error)}")]

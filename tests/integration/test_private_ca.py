@@ -146,7 +146,8 @@ def test_the_operator_commands_reach_it_through_the_ca_bundle(
             monkeypatch.setenv(name, value)
         assert ops_main(["check", "--admin-user", ADMIN_USERNAME]) == 0
         checked = capsys.readouterr().out
-        # Only the administrator may list required actions: this line shows its connection trusted the CA.
+        # With --admin-user the administrator reads the required actions: this line shows its connection
+        # trusted the CA.
         assert "required action VERIFY_EMAIL exists and is enabled" in checked
         assert "ERROR" not in checked
     finally:

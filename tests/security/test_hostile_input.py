@@ -284,7 +284,7 @@ def run(event: Any, directory: MemoryDirectory, sqs: Any, dlq_url: str) -> tuple
 POLICY = RegistrationPolicy.model_validate(UNIT_SETTINGS["policy"])
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(case=hostile_event())
 def test_any_event_is_answered_and_every_record_accounted_for(case: tuple[Any, list[str]], sqs: Any) -> None:
     event, goods = case

@@ -16,7 +16,7 @@ from registrar_local.fault_proxy import FaultProxy, Faults
 from registrar_local.keycloak_server import KeycloakServer, master_admin
 from registrar_local.poller import Poller
 from registrar_local.stack import local_stack, queue_depth, send_bodies
-from tests.resilience.conftest import (
+from tests.resilience.faults import (
     FUNCTION_OVERRIDES,
     FaultRun,
     drain_with_fault,

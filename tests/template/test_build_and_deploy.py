@@ -15,7 +15,7 @@ from moto import mock_aws
 
 from registrar.observability import MetricName
 from registrar_local.cfn import evaluate
-from tests.template.conftest import FAKE_AWS, REGION, parameter_values, translate, unpacked_size
+from tests.template.sam import FAKE_AWS, REGION, parameter_values, translate, unpacked_size
 
 # Left to the Lambda runtime, which has them.
 RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer")

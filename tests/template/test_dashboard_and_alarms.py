@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from registrar.observability import METRICS_NAMESPACE, SERVICE_NAME, MetricName
-from tests.template.conftest import REPO, resources_of_type
+from tests.template.sam import REPO, resources_of_type
 
 PLACEHOLDER = re.compile(r"\$\{([^}!]+)\}")
 PSEUDO_PARAMETERS = {"AWS::Region", "AWS::AccountId", "AWS::Partition", "AWS::StackName", "AWS::URLSuffix"}

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.template.conftest import (
+from tests.template.sam import (
     COMBINATIONS,
     FUNCTION_SECURITY_GROUPS,
     SOURCE_TOPIC_ARN,

@@ -14,7 +14,7 @@ from registrar.domain.registration import InvalidMessage, ParsedBody, Registrati
 from registrar.observability import METRICS_NAMESPACE, SERVICE_NAME
 from registrar_local import keycloak_server
 from tests.kit.runtime import local_policy
-from tests.template.conftest import EVENTS, deployed, load_event, run_sam, sam_template, samconfig, translate
+from tests.template.sam import EVENTS, deployed, load_event, run_sam, sam_template, samconfig, translate
 
 EVENT_FILES = [
     "new-users.json",

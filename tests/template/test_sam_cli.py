@@ -10,7 +10,7 @@ import cfnlint.api
 import pytest
 from cfnlint.api import ManualArgs
 
-from tests.template.conftest import REGION, run_sam, sam_template, samconfig, samconfig_parameters, translate
+from tests.template.sam import REGION, run_sam, sam_template, samconfig, samconfig_parameters, translate
 
 ENVIRONMENTS = ("default", "prod")
 

@@ -16,7 +16,7 @@ from samtranslator.translator.transform import transform
 from registrar.config import ENVIRONMENT_VARIABLES, ConfigurationError, Settings
 from registrar.observability import METRICS_NAMESPACE, SERVICE_NAME
 from registrar_local.cfn import evaluate
-from tests.template.conftest import (
+from tests.template.sam import (
     ACCOUNT,
     COMBINATIONS,
     REGION,

@@ -3,12 +3,7 @@ import json
 import pytest
 
 from registrar.domain.registration import REDACTED, InvalidMessage, RegistrationPolicy, parse_body, redact_body
-
-POLICY = RegistrationPolicy(
-    allowed_groups=frozenset({"/customers"}),
-    allowed_attributes=frozenset({"signupSource"}),
-    allowed_required_actions=frozenset({"VERIFY_EMAIL"}),
-)
+from tests.kit.contract import CREDENTIALS_BODY, PASSWORD_BODY, POLICY, REFUSED_BODIES
 
 
 def test_plain_registration_gets_defaults_and_is_lowercased():
@@ -60,44 +55,12 @@ def test_eventbridge_event_is_unwrapped():
     assert parsed.registration.email == "eb@example.com"
 
 
-# Shared with tests/unit/test_schema.py: each must fail the JSON Schema too.
-REFUSED_BODIES = [
-    ("", "EmptyBody", "empty"),
-    ("{not json", "NotJson", "not JSON"),
-    ("[1, 2]", "NotAnObject", "JSON object"),
-    ('{"email": "not-an-address"}', "SchemaError", "email"),
-    ('{"email": "a@example.com", "emial": "typo"}', "SchemaError", "emial"),
-    ('{"email": "a@example.com", "username": "two words"}', "SchemaError", "username"),
-    ('{"email": "a@example.com", "username": "ab"}', "SchemaError", "username"),
-    ('{"email": "a@example.com", "groups": ["/realm-admins"]}', "SchemaError", "/realm-admins"),
-    ('{"email": "a@example.com", "attributes": {"isAdmin": ["1"]}}', "SchemaError", "isAdmin"),
-    ('{"email": "a@example.com", "requiredActions": ["CONFIGURE_TOTP"]}', "SchemaError", "CONFIGURE_TOTP"),
-    ('{"email": "a@example.com", "realmRoles": ["admin"]}', "SchemaError", "realmRoles"),
-    (
-        '{"email": "a@example.com", "clientRoles": {"realm-management": ["manage-users"]}}',
-        "SchemaError",
-        "clientRoles",
-    ),
-    ('{"email": "a@example.com", "id": "0000"}', "SchemaError", "id"),
-    ('{"email": "a@example.com", "federatedIdentities": []}', "SchemaError", "federatedIdentities"),
-    ('{"email": "a@example.com", "realm": "master"}', "SchemaError", "realm"),
-    ('{"Type": "Notification", "Message": "{oops"}', "NotJson", "SNS Message"),
-    ("[" * 100_000 + "]" * 100_000, "NotJson", "nested"),
-]
-
-
 @pytest.mark.parametrize(("body", "error_class", "fragment"), REFUSED_BODIES)
 def test_bad_bodies_are_refused_with_a_reason(body, error_class, fragment):
     with pytest.raises(InvalidMessage) as refused:
         parse_body(body, POLICY)
     assert refused.value.error_class == error_class
     assert fragment in refused.value.reason
-
-
-PASSWORD_BODY = json.dumps({"email": "a@example.com", "password": "correct horse battery staple"})
-CREDENTIALS_BODY = json.dumps(
-    {"email": "a@example.com", "credentials": [{"type": "password", "value": "s3cret-value"}]}
-)
 
 
 def test_password_is_refused_unless_allowed_and_never_echoed():

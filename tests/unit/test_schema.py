@@ -12,8 +12,8 @@ from registrar.domain.registration import Registration, parse_body
 from registrar_local.keycloak_command import sam_env_file
 from registrar_local.samples import EVENTS_DIR
 from registrar_local.schema import SCHEMA_PATH, deployment_schema, example_files, registration_schema, render
+from tests.kit.contract import CREDENTIALS_BODY, PASSWORD_BODY, POLICY, REFUSED_BODIES
 from tests.kit.runtime import local_policy
-from tests.unit.test_messages import CREDENTIALS_BODY, PASSWORD_BODY, POLICY, REFUSED_BODIES
 
 SUCCEEDING_EVENT_FILES = ["new-users.json", "duplicates.json", "sns-wrapped.json", "eventbridge-wrapped.json"]
 # Refused only by the deployment's allowlists or its password setting, which the published schema leaves open.

@@ -38,8 +38,9 @@ TEST_COVERAGE_FLOOR ?= 90
 test: lint ## lint, then every test (starts its own Keycloak; fetches it on first run), with coverage
 	$(BIN)/pytest --cov=registrar --cov-report=term:skip-covered --cov-fail-under=$(TEST_COVERAGE_FLOOR)
 
+# Its tests share no server, so they spread over the cores; past 4 workers, each one's start costs more than it saves.
 unit: install ## the fast tier: no server, no JVM (a coverage floor on src/registrar)
-	$(BIN)/pytest -m unit --cov=registrar --cov-report=term-missing:skip-covered --cov-fail-under=$(UNIT_COVERAGE_FLOOR)
+	$(BIN)/pytest -m unit --numprocesses=auto --maxprocesses=4 --cov=registrar --cov-report=term-missing:skip-covered --cov-fail-under=$(UNIT_COVERAGE_FLOOR)
 
 integration: install ## against a real Keycloak the session starts
 	$(BIN)/pytest -m integration

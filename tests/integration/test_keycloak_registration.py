@@ -158,8 +158,23 @@ def test_an_attribute_the_user_profile_does_not_declare_is_reported_once(make_ru
     assert len(admin.get_users({"search": tag})) == 3  # a warning, not a refusal
 
 
-def test_the_local_realm_declares_every_attribute_the_function_sends(make_runtime, tag, function_logs):
-    process_event(sqs_event(body(email=f"{tag}@example.com")), Deadline.after(30, 2000), make_runtime())
+def test_the_local_realm_declares_every_attribute_the_function_sends(make_runtime, admin, tag, function_logs):
+    # Keycloak keeps only declared attributes, so the stored user is the proof, whether or not the
+    # function could read the profile to warn.
+    event = sqs_event(
+        body(
+            email=f"{tag}@example.com",
+            registrationId=f"{tag}-reg",
+            attributes={"signupSource": ["web"], "marketingConsent": ["yes"]},
+        )
+    )
+    assert failures(process_event(event, Deadline.after(30, 2000), make_runtime())) == []
+    (user,) = admin.get_users({"search": tag, "briefRepresentation": False})
+    assert {name: user["attributes"].get(name) for name in ("registrationId", "signupSource", "marketingConsent")} == {
+        "registrationId": [f"{tag}-reg"],
+        "signupSource": ["web"],
+        "marketingConsent": ["yes"],
+    }
     assert not [line for line in function_logs.warnings() if "does not declare" in line["message"]]
 
 

@@ -33,12 +33,14 @@ from registrar_local.keycloak_server import (
 from tests.compat.probe import probe
 
 VERSIONS = ("24.0.5", "25.0.6", "26.0.8", "26.5.6", "26.7.3")
-# Integration (the 409 cases among them), privilege, service account, and the concurrent duplicates.
+# Integration (the 409 cases among them), privilege, service account, the concurrent duplicates,
+# and the operator's setup-keycloak and check, which users run against their own version.
 SUITES = (
     "tests/integration",
     "tests/security/test_privilege.py",
     "tests/security/test_service_account.py",
     "tests/resilience/test_concurrent_duplicates.py",
+    "tests/ops/test_keycloak_setup.py",
 )
 # The private-CA test starts its own Keycloak with HTTPS options of recent 26.x releases
 # (--http-management-scheme), so it runs with `make test` on the default version only.

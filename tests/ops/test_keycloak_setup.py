@@ -87,6 +87,12 @@ def test_setup_on_an_empty_realm_then_check_passes(keycloak_url, realm, tmp_path
     assert "group /teams/blue exists" in out
     assert "required action VERIFY_EMAIL exists and is enabled" in out
 
+    # The function's own four roles are enough to read the required actions.
+    assert check(keycloak_url, realm, secret_file, monkeypatch) == 0
+    out = capsys.readouterr().out
+    assert "WARNING" not in out
+    assert "required action VERIFY_EMAIL exists and is enabled" in out
+
 
 def test_a_second_setup_changes_nothing_and_says_so(keycloak_url, realm, realm_admin, tmp_path, capsys):
     secret_file = tmp_path / "client-secret"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from functools import cache
@@ -20,6 +19,7 @@ from registrar_local.java import java_home_for, version_tuple
 from registrar_local.ports import free_port
 from registrar_local.postgres_server import PostgresServer
 from registrar_local.processes import run_quietly, stop_process, wait_until_ready
+from registrar_local.scratch import owned_folder
 from registrar_local.stack_settings import template_function_environment
 
 __all__ = ["KEYCLOAK_VERSION", "KeycloakServer", "cache_dir", "free_port", "function_environment", "master_admin"]
@@ -227,7 +227,7 @@ class KeycloakServer:
                 self.postgres = PostgresServer(log_path=self.log_path.with_suffix(".postgres.log")).start()
             return self.postgres.keycloak_options()
         if self.database_dir is None:
-            self.database_dir = Path(tempfile.mkdtemp(prefix="keycloak-db-"))
+            self.database_dir = owned_folder("keycloak-db-")
             self._temporary_database = True
         return ["--db=dev-file", f"--db-url=jdbc:h2:file:{self.database_dir}/keycloakdb;NON_KEYWORDS=VALUE"]
 

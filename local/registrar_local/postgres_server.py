@@ -4,7 +4,8 @@
 Debian package creates) whenever this process is root. The server runs in the foreground as our
 child, not daemonised by `pg_ctl`, so that stopping it is the same as stopping any other server
 here. It is also told to shut down if the thread that started it dies without stopping it
-(SIGKILL included), so no `postgres -D` outlives the command or test that needed it.
+(SIGKILL included), so no `postgres -D` outlives the command or test that needed it; the folder
+such a command leaves behind is removed by the next one that starts a cluster.
 """
 
 from __future__ import annotations
@@ -15,19 +16,20 @@ import secrets
 import shutil
 import signal
 import subprocess
-import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from registrar_local.ports import free_port
 from registrar_local.processes import ServerNotReady, stop_process, wait_until_ready
+from registrar_local.scratch import owned_folder
 
 POSTGRES_MAJOR = 15
 BINARIES = Path(f"/usr/lib/postgresql/{POSTGRES_MAJOR}/bin")
 SYSTEM_USER = "postgres"
 DATABASE = "keycloak"
 USERNAME = "keycloak"
+FOLDER_PREFIX = "keycloak-postgres-"
 
 
 class PostgresUnavailable(RuntimeError):
@@ -103,7 +105,7 @@ class PostgresServer:
 
     def start(self, timeout: float = 60.0) -> PostgresServer:
         bin_dir = binaries()
-        self.folder = Path(tempfile.mkdtemp(prefix="keycloak-postgres-"))
+        self.folder = owned_folder(FOLDER_PREFIX)
         try:
             self._initdb(bin_dir)
             self._serve(bin_dir, timeout)

@@ -72,7 +72,7 @@ def test_keycloak_gets_a_database_on_loopback_that_asks_for_the_password():
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="the safety net is armed where root hands the server to postgres")
-def test_a_killed_owner_takes_its_cluster_with_it():
+def test_a_killed_owner_takes_its_cluster_with_it_and_the_next_start_its_folder():
     # The owner cannot clean up after SIGKILL; the server must notice on its own.
     owner = subprocess.Popen(
         [
@@ -92,6 +92,10 @@ def test_a_killed_owner_takes_its_cluster_with_it():
         owner.send_signal(signal.SIGKILL)
         owner.wait()
         assert wait_until(lambda: postgres_processes_in(folder) == [])
+        assert folder.exists(), "nobody was left to remove the folder"
+        next_server = PostgresServer().start()
+        next_server.stop()
+        assert not folder.exists(), "the next cluster's start removes the one a killed command left"
     finally:
         owner.kill()
         owner.wait()

@@ -41,6 +41,7 @@ def stop_process(process: subprocess.Popen[bytes] | None, timeout: float = 10, g
     while time.monotonic() < deadline:
         process.poll()  # reap the leader, or it stays a zombie member of the group
         if not _group_alive(pgid):
+            process.wait()  # the leader may have exited since that poll: reap it now
             return
         time.sleep(0.1)
     _signal_group(pgid, signal.SIGKILL)

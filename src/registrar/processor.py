@@ -1,4 +1,5 @@
-"""One SQS batch, start to end: decode, parse, register in parallel, settle on SQS, report.
+"""One SQS batch, start to end: decode and parse; prepare (the token and the groups); process
+(register in parallel); settle on SQS (DLQ copies, visibility); report (metrics and the answer).
 
 Only a broken deployment (bad configuration) raises; a record's content never does. The
 answer names only the records that must come back, by the messageIds of this batch.
@@ -99,8 +100,28 @@ class _Attempts:
 def process_event(
     event: object, deadline: Deadline, runtime: Runtime, now: Callable[[], float] = time.time
 ) -> BatchResponse:
+    """The batch in the phases of Powertools' partial processors: prepare, process, settle, report."""
     records = decode_records(event)
-    by_id = {record.message_id: record for record in records}
+    outcomes, items = _parse(records, runtime)
+    attempts = _Attempts()
+    finish = _out_of_retries({record.message_id: record for record in records}, runtime, now)
+    duplicates = 0
+    if items:
+        unavailable = _prepare(deadline, runtime)
+        if unavailable is None:
+            duplicates = _process(items, finish, outcomes, attempts, deadline, runtime)
+        else:
+            logger.warning("Keycloak token unavailable; batch not started", extra={"reason": unavailable.reason})
+            attempts.add(unavailable)
+            outcomes.update({item.message_id: finish(item.message_id, unavailable) for item in items})
+    _log_outcomes(records, outcomes, {item.message_id: item.registration for item in items})
+    _warn_operators(outcomes.values(), runtime)
+    settled = _settle(records, outcomes, deadline, runtime)
+    return _report(records, outcomes, settled, attempts, duplicates, runtime)
+
+
+def _parse(records: Sequence[SqsRecord], runtime: Runtime) -> tuple[dict[str, Outcome], list[WorkItem]]:
+    """Each body against the contract: the invalid ones get their outcome here, the rest become work."""
     outcomes: dict[str, Outcome] = {}
     items: list[WorkItem] = []
     for record in records:
@@ -110,7 +131,12 @@ def process_event(
             outcomes[record.message_id] = Outcome(OutcomeKind.INVALID, error.reason, error.error_class)
         else:
             items.append(WorkItem(record.message_id, registration, record.message_group_id))
+    return outcomes, items
 
+
+def _out_of_retries(
+    by_id: Mapping[str, SqsRecord], runtime: Runtime, now: Callable[[], float]
+) -> Callable[[str, Outcome], Outcome]:
     def finish(message_id: str, outcome: Outcome) -> Outcome:
         """Out of retries: a record still failing goes to the DLQ with its reason, not by the queue's redrive."""
         record = by_id[message_id]
@@ -122,14 +148,55 @@ def process_event(
             return outcome.exhausted()
         return outcome
 
-    attempts = _Attempts()
-    duplicates = 0
-    if items:
-        duplicates = _register_all(items, finish, outcomes, attempts, deadline, runtime)
+    return finish
 
-    _log_outcomes(records, outcomes, {item.message_id: item.registration for item in items})
-    _warn_operators(outcomes.values(), runtime)
-    settled = _settle(records, outcomes, deadline, runtime)
+
+def _prepare(deadline: Deadline, runtime: Runtime) -> Outcome | None:
+    """The token and the groups' lookup, once for the batch; the outcome of every record if they fail."""
+    try:
+        return runtime.registrar.prepare(deadline, runtime.settings.policy.allowed_groups)
+    except Exception as error:  # noqa: BLE001 - whatever went wrong, the records are retried, not lost
+        logger.exception("unexpected error preparing the batch")
+        return classify(error)
+
+
+def _process(
+    items: Sequence[WorkItem],
+    finish: Callable[[str, Outcome], Outcome],
+    outcomes: dict[str, Outcome],
+    attempts: _Attempts,
+    deadline: Deadline,
+    runtime: Runtime,
+) -> int:
+    """Register the parsed records in parallel into `outcomes`; returns how many were copies of another."""
+    registrar = runtime.registrar
+
+    def register(registration: Registration, message_ids: Sequence[str]) -> Outcome:
+        logger.thread_safe_append_keys(message_id=message_ids[0], copies=len(message_ids))
+        try:
+            outcome = registrar.register(registration, message_ids, deadline)
+        except Exception as error:  # noqa: BLE001 - one record's surprise is its own; it is retried
+            logger.exception("unexpected error registering a record")
+            outcome = classify(error)
+        finally:
+            logger.thread_safe_clear_keys()
+        attempts.add(outcome)
+        return outcome
+
+    result = fan_out(items, register, finish, deadline, runtime.settings.max_workers)
+    outcomes.update(result.outcomes)
+    return result.duplicates
+
+
+def _report(
+    records: Sequence[SqsRecord],
+    outcomes: Mapping[str, Outcome],
+    settled: Settled,
+    attempts: _Attempts,
+    duplicates: int,
+    runtime: Runtime,
+) -> BatchResponse:
+    """Metrics and the answer: the records that must come back, unless their DLQ copy was sent."""
     failed = [
         record.message_id
         for record in records
@@ -155,44 +222,6 @@ def process_event(
         },
     )
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}
-
-
-def _register_all(
-    items: Sequence[WorkItem],
-    finish: Callable[[str, Outcome], Outcome],
-    outcomes: dict[str, Outcome],
-    attempts: _Attempts,
-    deadline: Deadline,
-    runtime: Runtime,
-) -> int:
-    """Register the parsed records into `outcomes`; returns how many were copies of another."""
-    registrar = runtime.registrar
-    try:
-        unavailable = registrar.prepare(deadline, runtime.settings.policy.allowed_groups)
-    except Exception as error:  # noqa: BLE001 - whatever went wrong, the records are retried, not lost
-        logger.exception("unexpected error preparing the batch")
-        unavailable = classify(error)
-    if unavailable is not None:
-        logger.warning("Keycloak token unavailable; batch not started", extra={"reason": unavailable.reason})
-        attempts.add(unavailable)
-        outcomes.update({item.message_id: finish(item.message_id, unavailable) for item in items})
-        return 0
-
-    def register(registration: Registration, message_ids: Sequence[str]) -> Outcome:
-        logger.thread_safe_append_keys(message_id=message_ids[0], copies=len(message_ids))
-        try:
-            outcome = registrar.register(registration, message_ids, deadline)
-        except Exception as error:  # noqa: BLE001 - one record's surprise is its own; it is retried
-            logger.exception("unexpected error registering a record")
-            outcome = classify(error)
-        finally:
-            logger.thread_safe_clear_keys()
-        attempts.add(outcome)
-        return outcome
-
-    result = fan_out(items, register, finish, deadline, runtime.settings.max_workers)
-    outcomes.update(result.outcomes)
-    return result.duplicates
 
 
 def _log_outcomes(

@@ -4,16 +4,16 @@ Each run enqueues N generated registrations (plus events/) the way `make demo` d
 consumers polling from the start, and counts users/s from the first send to the empty queue.
 The figure is a ratio to Keycloak's direct ceiling (section 1) measured in the same run, so
 that a slower or busier machine moves both. Peak RSS is read per process (VmHWM), so that a
-user knows what a run of that size costs.
+user knows what a run of that size costs; PostgreSQL's processes as one figure, the largest sum of
+their proportional shares (Pss) sampled, since they share their buffers.
 """
 
 from __future__ import annotations
 
 import math
-import os
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from bench.records import LocalStack, StackRun, Trial
@@ -27,6 +27,7 @@ _OWN_CEILING_PROCESSES = 4  # 40 requests in flight, the largest level of sectio
 
 def measure(
     url: str,
+    server_pids: Mapping[str, int],
     counts: Sequence[int],
     ceiling_rates: Sequence[float],
     measure_ceiling: Callable[[], list[float]],
@@ -44,7 +45,13 @@ def measure(
     for count in counts:
         log(f"  the local stack with {count} registrations ...")
         result = run_demo(
-            DemoOptions(count=count, keycloak_url=url, dashboard=False, stop_leftovers=False),
+            DemoOptions(
+                count=count,
+                keycloak_url=url,
+                dashboard=False,
+                stop_leftovers=False,
+                servers_beside={f"{name} (the benchmark's)": pid for name, pid in server_pids.items()},
+            ),
             Console(stderr=True, soft_wrap=True),
         )
         figures = result.figures
@@ -52,9 +59,6 @@ def measure(
         created = int(totals.get(CREATED, 0))
         seconds = (figures.drained_at or time.time()) - (result.first_send or time.time())
         memory = dict(result.memory.peaks)
-        keycloak_rss = _keycloak_peak_rss()
-        if keycloak_rss is not None:
-            memory["keycloak (the benchmark's)"] = keycloak_rss
         latencies = sorted(result.run.metrics.created_latencies())
         runs.append(
             StackRun(
@@ -84,18 +88,6 @@ def _nearest_rank(ordered: Sequence[float], fraction: float) -> float | None:
     if not ordered:
         return None
     return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
-
-
-def _keycloak_peak_rss() -> int | None:
-    """Peak RSS of the Keycloak this benchmark started (its java, under kc.sh), if it is ours."""
-    from registrar_local.processes import command_line, descendants, peak_rss_bytes
-
-    peaks = [
-        peak
-        for pid in descendants(os.getpid())
-        if "quarkus-run.jar" in command_line(pid) and (peak := peak_rss_bytes(pid)) is not None
-    ]
-    return max(peaks) if peaks else None
 
 
 def ceiling_from(trials: Sequence[Trial]) -> list[float]:

@@ -7,7 +7,7 @@ import os
 import re
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
@@ -31,6 +31,8 @@ class KeycloakTarget:
     started_here: bool
     cpus: tuple[int, ...]
     database: str = "unknown"
+    server_pids: dict[str, int] = field(default_factory=dict)
+    """Keycloak's processes (and its database's) when started here, for memory figures."""
 
     @property
     def port(self) -> int:
@@ -87,6 +89,7 @@ def keycloak_under_test(
             started_here=True,
             cpus=server_cpus,
             database=chosen,
+            server_pids=server.server_pids(),
         )
     finally:
         server.stop()

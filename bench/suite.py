@@ -242,6 +242,7 @@ def measure_against(suite: Suite, target: KeycloakTarget, trees: coldstart.Funct
     def stack() -> None:
         results.local_stack = local_stack.measure(
             target.url,
+            target.server_pids,
             local_stack.QUICK_COUNTS if options.quick else local_stack.COUNTS,
             local_stack.ceiling_from(results.trials),
             lambda: local_stack.own_ceiling(lambda processes: suite.pool("limit", target.url, processes)),

@@ -35,6 +35,7 @@ from registrar_local.run_report import (
     MemoryMeter,
     QueueSampler,
     RunFigures,
+    RunProcesses,
     memory_table,
     process_roles,
     settings_line,
@@ -62,6 +63,8 @@ class DemoOptions:
     """The started Keycloak's database (default: KEYCLOAK_DATABASE, else postgres)."""
     # The last guard against leftovers; off for a caller with children of its own (the benchmarks).
     stop_leftovers: bool = True
+    servers_beside: dict[str, int] = field(default_factory=dict)
+    """Servers of the run that it did not start (the benchmark's Keycloak), by name: memory counts them."""
 
 
 @dataclass
@@ -178,7 +181,8 @@ def _consume(
     result.first_send = time.time()
     enqueuer.start()
     try:
-        result.figures.drained = _watch(stack, enqueuer, len(bodies), options.timeout, stop, console, result)
+        servers = {**stack.server_pids, **options.servers_beside}
+        result.figures.drained = _watch(servers, enqueuer, len(bodies), options.timeout, stop, console, result)
     finally:
         result.figures.elapsed_seconds = time.monotonic() - started
         stop.set()
@@ -196,7 +200,7 @@ def _consume(
 
 
 def _watch(
-    stack: LocalStack,
+    servers: dict[str, int],
     enqueuer: Enqueuer,
     total: int,
     timeout: float,
@@ -210,8 +214,8 @@ def _watch(
     empty_ticks = ticks = 0
     announced = False
 
-    def roles() -> dict[str, list[int]]:
-        return process_roles(stack.server_pids, result.run, os.getpid())
+    def roles() -> RunProcesses:
+        return process_roles(servers, result.run, os.getpid())
 
     columns = (TextColumn("registering"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]} users/s"))
     with Progress(*columns, TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console) as bar:

@@ -231,6 +231,13 @@ class KeycloakServer:
             self._temporary_database = True
         return ["--db=dev-file", f"--db-url=jdbc:h2:file:{self.database_dir}/keycloakdb;NON_KEYWORDS=VALUE"]
 
+    def server_pids(self) -> dict[str, int]:
+        """The running server's processes by name: kc.sh (java under it), and its PostgreSQL if any."""
+        pids = {"keycloak": self.process.pid} if self.process is not None else {}
+        if self.postgres is not None and self.postgres.process is not None:
+            pids["postgres"] = self.postgres.process.pid
+        return pids
+
     def wait_ready(self, timeout: float) -> None:
         wait_until_ready(self.process, self._healthy, "Keycloak", self.log_path, timeout, interval=1)
 

@@ -145,6 +145,17 @@ def processes_naming(text: str) -> list[int]:
     return [pid for pid in _pids() if text in command_line(pid) and alive(pid)]
 
 
+def proportional_set_bytes(pid: int) -> int | None:
+    """The process's share of resident memory now (Pss): shared pages divided among their users."""
+    try:
+        for line in (_PROC / str(pid) / "smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        return None
+    return None
+
+
 def peak_rss_bytes(pid: int) -> int | None:
     """The process's peak resident set so far (VmHWM), or None when it is gone."""
     try:

@@ -11,7 +11,7 @@ from typing import Any
 from rich.table import Table
 
 from registrar_local.function_api import MetricName
-from registrar_local.processes import descendants, peak_rss_bytes
+from registrar_local.processes import descendants, peak_rss_bytes, proportional_set_bytes
 from registrar_local.stack import ConsumerRun
 from registrar_local.stack_settings import StackSettings
 
@@ -65,32 +65,59 @@ class QueueSampler:
         return dict(self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"])
 
 
+# PostgreSQL is a process per connection around shared buffers: one figure for all of them, the
+# largest sum of their proportional shares seen, where summing each one's RSS would count the
+# buffers once per backend.
+SERVERS_MEASURED_TOGETHER = frozenset({"postgres"})
+
+
+@dataclass(frozen=True)
+class RunProcesses:
+    """The processes of a run by role: `each` gets one figure per process, `together` one per role."""
+
+    each: dict[str, list[int]]
+    together: dict[str, list[int]]
+
+
 @dataclass
 class MemoryMeter:
-    """Peak RSS (VmHWM) of each process of the run, by role; re-read during the run, the maximum kept."""
+    """Peak memory of the run by role, re-read during the run, the maximum kept.
+
+    A process's own peak is its VmHWM; a role measured together peaks at the largest sum of Pss
+    that a sample saw, so it is a lower bound between samples.
+    """
 
     peaks: dict[str, int] = field(default_factory=dict)
 
-    def sample(self, roles: Mapping[str, Sequence[int]]) -> None:
-        for role, pids in roles.items():
+    def sample(self, processes: RunProcesses) -> None:
+        for role, pids in processes.each.items():
             for index, pid in enumerate(pids):
                 peak = peak_rss_bytes(pid)
                 if peak is None:
                     continue
                 name = role if len(pids) == 1 else f"{role} {index + 1}"
-                self.peaks[name] = max(self.peaks.get(name, 0), peak)
+                self._keep(name, peak)
+        for role, pids in processes.together.items():
+            shares = [share for pid in pids if (share := proportional_set_bytes(pid)) is not None]
+            if shares:
+                self._keep(f"{role} ({len(shares)} processes)" if len(shares) > 1 else role, sum(shares))
+
+    def _keep(self, name: str, value: int) -> None:
+        self.peaks[name] = max(self.peaks.get(name, 0), value)
 
     def total(self) -> int:
         return sum(self.peaks.values())
 
 
-def process_roles(server_pids: Mapping[str, int], run: ConsumerRun, this_process: int) -> dict[str, list[int]]:
+def process_roles(server_pids: Mapping[str, int], run: ConsumerRun, this_process: int) -> RunProcesses:
     """Which processes make up the run: each server with its children (kc.sh runs java), the rest."""
-    roles: dict[str, list[int]] = {"demo (pollers, senders)": [this_process]}
+    each: dict[str, list[int]] = {"demo (pollers, senders)": [this_process]}
+    together: dict[str, list[int]] = {}
     for name, pid in server_pids.items():
-        roles[name] = [pid, *descendants(pid)]
-    roles["function environment"] = run.environment_pids()
-    return roles
+        role = together if name.split(" ")[0] in SERVERS_MEASURED_TOGETHER else each
+        role[name] = [pid, *descendants(pid)]
+    each["function environment"] = run.environment_pids()
+    return RunProcesses(each, together)
 
 
 def percentile(values: Sequence[float], fraction: float) -> float | None:

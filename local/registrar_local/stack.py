@@ -332,8 +332,7 @@ def local_stack(
             started.callback(keycloak.stop)
             keycloak.start()
             keycloak_url = keycloak.url
-            if keycloak.process is not None:
-                server_pids["keycloak"] = keycloak.process.pid
+            server_pids.update(keycloak.server_pids())
         say("starting SQS (ElasticMQ)")
         sqs_server = ElasticMqServer(log_path=log_dir / "elasticmq.log")
         started.callback(sqs_server.stop)

@@ -129,14 +129,17 @@ def test_redrive_to_the_dlq_after_at_least_five_receives(overrides):
 
 
 @pytest.mark.parametrize("queue_type", ["standard", "fifo"])
-def test_the_dlq_keeps_messages_14_days_and_only_the_source_queue_may_redrive_into_it(queue_type):
+def test_the_dlq_keeps_messages_14_days_the_function_knows_the_source_retention_and_only_it_may_redrive(queue_type):
     overrides = {"QueueType": queue_type, "MaximumBatchingWindowInSeconds": "0"}
     resources = deployed(translate(overrides), overrides)["Resources"]
     dlq = resources["RegistrationDLQ"]["Properties"]
     source = resources["RegistrationQueue"]["Properties"]
 
     assert int(dlq["MessageRetentionPeriod"]) == FOURTEEN_DAYS
-    assert int(source.get("MessageRetentionPeriod", 345600)) < FOURTEEN_DAYS
+    assert int(source["MessageRetentionPeriod"]) < FOURTEEN_DAYS
+    # The function refuses a retry window longer than the retention it is told: it must be the queue's.
+    told = resources["RegistrationFunction"]["Properties"]["Environment"]["Variables"]["QUEUE_RETENTION_SECONDS"]
+    assert int(told) == int(source["MessageRetentionPeriod"])
     allow = dlq["RedriveAllowPolicy"]
     assert allow["redrivePermission"] == "byQueue"
     (source_arn,) = allow["sourceQueueArns"]

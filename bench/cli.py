@@ -10,6 +10,8 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "results"
+# README's tables come from the committed results of a full run; any other run writes here instead.
+SCRATCH_RESULTS = RESULTS / "scratch"
 SOURCE = BENCH.parent / "src"
 README = BENCH.parent / "README.md"
 PARTS = (
@@ -166,7 +168,12 @@ def parser() -> argparse.ArgumentParser:
         help="measure the function from this directory laid out like src/ (a proposed change) instead of src/",
     )
     add("--quick", action="store_true", help="a smoke run: few repetitions, small trials (the quick preset)")
-    add("--out", type=Path, default=RESULTS, help="results directory (default bench/results)")
+    add(
+        "--out",
+        type=Path,
+        help="results directory (default bench/results for a full run of src/ against the suite's own "
+        "Keycloak, whose results README's tables show; bench/results/scratch for any other run)",
+    )
     return found
 
 
@@ -206,9 +213,12 @@ def parse_options(argv: Sequence[str]) -> Options:
         parts=frozenset(chosen - set(_names(args.skip))),
         source=args.source.resolve(),
         quick=args.quick,
-        out=args.out,
     )
-    return quick(options) if args.quick else options
+    reference = not args.quick and options.parts == frozenset(PARTS) and options.source == SOURCE
+    return dataclasses.replace(
+        quick(options) if args.quick else options,
+        out=args.out or (RESULTS if reference else SCRATCH_RESULTS),
+    )
 
 
 def readme_parser() -> argparse.ArgumentParser:

@@ -9,9 +9,18 @@ from typing import Any
 import pytest
 from bench import claims, readme
 from bench.claims import FAIL, PASS
-from bench.cli import parse_options
-from bench.figures import BATCHES_SECTION, DATABASES_SECTION, RECOVERY_SECTION, all_figures, percentile
-from bench.records import SHIPPED, DatabaseTrial, Recovery, SuiteResults
+from bench.cli import README as PROJECT_README
+from bench.cli import RESULTS, SCRATCH_RESULTS, parse_options
+from bench.figures import (
+    BATCHES_SECTION,
+    DATABASES_SECTION,
+    OUTAGE_MODEL_SECTION,
+    RECOVERY_SECTION,
+    STACK_SECTION,
+    all_figures,
+    percentile,
+)
+from bench.records import SHIPPED, DatabaseTrial, Recovery, SuiteResults, load
 
 README = """# Project
 
@@ -221,6 +230,30 @@ def test_a_given_keycloak_drops_the_part_that_starts_its_own_servers():
     assert "databases" not in parse_options(["--keycloak-url", "http://127.0.0.1:8080"]).parts
     with pytest.raises(SystemExit):
         parse_options(["--keycloak-url", "http://127.0.0.1:8080", "--only", "databases"])
+
+
+def test_only_a_full_run_of_src_against_its_own_keycloak_writes_the_results_readme_shows(tmp_path: Path):
+    assert parse_options([]).out == RESULTS
+    assert parse_options(["--reps", "2"]).out == RESULTS
+    for smaller in (
+        ["--quick"],
+        ["--only", "stack"],
+        ["--skip", "recovery"],
+        ["--keycloak-url", "http://127.0.0.1:8080"],
+        ["--source", str(tmp_path)],
+    ):
+        assert parse_options(smaller).out == SCRATCH_RESULTS, smaller
+    assert parse_options(["--quick", "--out", str(tmp_path)]).out == tmp_path
+
+
+def test_the_readme_shows_the_committed_results_of_a_full_run():
+    results = load(RESULTS / "results.json")
+    text = PROJECT_README.read_text(encoding="utf-8")
+
+    assert not results.settings.quick
+    sections = {figure.section for figure in all_figures(results)}
+    assert {STACK_SECTION, BATCHES_SECTION, DATABASES_SECTION, RECOVERY_SECTION, OUTAGE_MODEL_SECTION} <= sections
+    assert readme.rewrite(text, results) == text, "README's figure tables are stale: run `python -m bench readme`"
 
 
 def test_results_written_before_the_build_shipped_bytecode_name_the_variants_anew():

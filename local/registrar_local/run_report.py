@@ -99,8 +99,8 @@ class MemoryMeter:
                 self._keep(name, peak)
         for role, pids in processes.together.items():
             shares = [share for pid in pids if (share := proportional_set_bytes(pid)) is not None]
-            if shares:
-                self._keep(f"{role} ({len(shares)} processes)" if len(shares) > 1 else role, sum(shares))
+            if shares:  # one name whatever the number of backends, which changes between samples
+                self._keep(f"{role} (server and backends)", sum(shares))
 
     def _keep(self, name: str, value: int) -> None:
         self.peaks[name] = max(self.peaks.get(name, 0), value)

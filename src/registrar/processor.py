@@ -15,6 +15,7 @@ from typing import Any
 
 from registrar.domain.deadline import Deadline
 from registrar.domain.fanout import WorkItem, fan_out
+from registrar.domain.fifo_order import Order, failures_in_group_order, hold_behind_stopped_groups
 from registrar.domain.outcomes import Outcome, OutcomeKind, classify
 from registrar.domain.registration import InvalidMessage, Registration, parse_body
 from registrar.domain.resilience import CircuitState
@@ -114,10 +115,12 @@ def process_event(
             logger.warning("Keycloak token unavailable; batch not started", extra={"reason": unavailable.reason})
             attempts.add(unavailable)
             outcomes.update({item.message_id: finish(item.message_id, unavailable) for item in items})
+    order = [(record.message_id, record.message_group_id) for record in records]
+    outcomes = hold_behind_stopped_groups(order, outcomes)
     _log_outcomes(records, outcomes, {item.message_id: item.registration for item in items})
     _warn_operators(outcomes.values(), runtime)
     settled = _settle(records, outcomes, deadline, runtime)
-    return _report(records, outcomes, settled, attempts, duplicates, runtime)
+    return _report(records, order, outcomes, settled, attempts, duplicates, runtime)
 
 
 def _parse(records: Sequence[SqsRecord], runtime: Runtime) -> tuple[dict[str, Outcome], list[WorkItem]]:
@@ -190,6 +193,7 @@ def _process(
 
 def _report(
     records: Sequence[SqsRecord],
+    order: Order,
     outcomes: Mapping[str, Outcome],
     settled: Settled,
     attempts: _Attempts,
@@ -197,11 +201,14 @@ def _report(
     runtime: Runtime,
 ) -> BatchResponse:
     """Metrics and the answer: the records that must come back, unless their DLQ copy was sent."""
-    failed = [
-        record.message_id
-        for record in records
-        if not outcomes[record.message_id].succeeded and record.message_id not in settled.dead_lettered
-    ]
+    failed = failures_in_group_order(
+        order,
+        {
+            record.message_id
+            for record in records
+            if not outcomes[record.message_id].succeeded and record.message_id not in settled.dead_lettered
+        },
+    )
     record_batch_metrics(
         (outcomes[record.message_id] for record in records),
         sent_to_dlq=len(settled.dead_lettered),

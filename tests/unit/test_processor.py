@@ -250,3 +250,31 @@ def test_a_fifo_dead_letter_keeps_its_group_and_a_deduplication_id(sqs, director
     assert letter.system["MessageGroupId"] == "g7"
     assert letter.system["MessageDeduplicationId"] == "dlq-m-0"
     assert [user.email for user in directory.users] == ["x@example.com"]
+
+
+def test_a_fifo_record_behind_its_groups_first_failure_is_held_even_when_its_body_is_invalid(runtime, sqs, dlq_url):
+    response = process_event(
+        fifo_event(
+            ("g1", body(email="retry-a1@example.com", username="retry-a1")),
+            ("g1", "not json"),
+            ("g2", "not json"),
+        ),
+        Deadline.after(30),
+        runtime,
+    )
+    # m-1 would be dead-lettered and deleted ahead of m-0; it comes back behind it instead.
+    assert failures(response) == ["m-0", "m-1"]
+    assert [letter.attributes["originalMessageId"] for letter in dead_letters(sqs, dlq_url)] == ["m-2"]
+
+
+def test_a_fifo_record_whose_dlq_copy_fails_takes_the_rest_of_its_group_back_with_it(runtime, directory, sqs, dlq_url):
+    sqs.delete_queue(QueueUrl=dlq_url)
+    response = process_event(
+        fifo_event(("g1", "not json"), ("g1", body(email="a2@example.com")), ("g2", body(email="b1@example.com"))),
+        Deadline.after(30),
+        runtime,
+    )
+    # a2 ran before the copy of m-0 was refused; reported, it is not deleted ahead of m-0 (and
+    # its next delivery finds the user already registered).
+    assert failures(response) == ["m-0", "m-1"]
+    assert sorted(user.email for user in directory.users) == ["a2@example.com", "b1@example.com"]

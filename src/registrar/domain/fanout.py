@@ -113,7 +113,7 @@ def _run_lane(lane: _Lane, register: RegisterFn, finish: FinishFn, deadline: Dea
         live = [item for item in copies.items if item.order_group not in stopped]
         for item in copies.items:
             if item.order_group in stopped:
-                sink.put(item.message_id, finish(item.message_id, _skipped(item.order_group)))
+                sink.put(item.message_id, finish(item.message_id, skipped_behind(item.order_group)))
         if not live:
             continue
         if deadline.may_start_record():
@@ -127,7 +127,8 @@ def _run_lane(lane: _Lane, register: RegisterFn, finish: FinishFn, deadline: Dea
                 stopped.add(item.order_group)
 
 
-def _skipped(group: str | None) -> Outcome:
+def skipped_behind(group: str | None) -> Outcome:
+    """The outcome of a record not attempted because an earlier one of its FIFO group did not settle."""
     return Outcome(
         OutcomeKind.DEFERRED,
         f"not attempted: an earlier message of FIFO group {group} did not succeed",

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import requests
+from botocore.exceptions import NoCredentialsError, NoRegionError
 from keycloak.exceptions import KeycloakConnectionError
 
 from registrar.adapters.ca_bundle import tls_verify
@@ -223,6 +224,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeycloakConnectionError as error:
         say(f"error: {unreachable(error)}")
+        return 2
+    except (NoRegionError, NoCredentialsError) as error:
+        # boto3's own words name neither the option nor the variables that fix it.
+        say(f"error: {error}: pass --region or set AWS_REGION, and give credentials as for the AWS CLI")
         return 2
 
 

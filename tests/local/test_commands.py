@@ -1,4 +1,4 @@
-"""The command line as a user runs it: send + poll, and a poller stopped by a signal (demo: test_demo.py)."""
+"""The command line as a user runs it: send + poll, the operator's validating send, a poller stopped by a signal."""
 
 from __future__ import annotations
 
@@ -15,12 +15,14 @@ from pathlib import Path
 import pytest
 
 from registrar_local.elasticmq_server import ElasticMqServer
-from registrar_local.keycloak_server import master_admin
+from registrar_local.keycloak_server import master_admin, template_settings
 from registrar_local.samples import generated_registrations
 from registrar_local.stack import create_queues, function_env, queue_depth
 from registrar_local.stack_settings import read_stack_settings
 
 pytestmark = pytest.mark.keycloak
+
+ANY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
 
 
 def cli(*args: str, env: dict[str, str] | None = None, **kwargs) -> subprocess.Popen[str]:
@@ -109,3 +111,40 @@ def process_lines(text: str) -> list[str]:
     """Command lines of running processes that contain `text`."""
     found = subprocess.run(["pgrep", "-af", "--", text], capture_output=True, text=True, check=False).stdout
     return [line for line in found.splitlines() if "pgrep" not in line]
+
+
+def test_the_operators_send_refuses_a_file_with_one_bad_line_and_sends_nothing_to_elasticmq(tmp_path):
+    good = [json.dumps(registration) for registration in generated_registrations(24, "opsend")]
+    lines = tmp_path / "registrations.jsonl"
+    lines.write_text("\n".join([*good[:12], '{"email": "not an address"}', *good[12:]]) + "\n")
+    sqs_server = ElasticMqServer().start()
+    try:
+        sqs = sqs_server.sqs()
+        queues = create_queues(sqs, read_stack_settings(), prefix="opsend")
+
+        def ops_send(*extra: str) -> subprocess.CompletedProcess[str]:
+            command = [sys.executable, "-m", "registrar_ops", "send", str(lines), "--queue-url", queues.source_url]
+            return subprocess.run(
+                [*command, "--endpoint-url", sqs_server.url, "--region", "us-east-1", *extra],
+                # The deployment's allowlists as an operator has them; any credentials do for ElasticMQ.
+                env={**os.environ, **template_settings(), **ANY_CREDENTIALS},
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+
+        refused = ops_send()
+        assert refused.returncode == 1, refused.stdout + refused.stderr
+        assert [line for line in refused.stdout.splitlines() if line.startswith("line ")] == [
+            line for line in refused.stdout.splitlines() if line.startswith("line 13: email:")
+        ]
+        assert "line 13: email:" in refused.stdout
+        assert "nothing sent" in refused.stdout
+        assert queue_depth(sqs, queues.source_url) == 0
+
+        skipped = ops_send("--skip-invalid")
+        assert skipped.returncode == 0, skipped.stdout + skipped.stderr
+        assert queue_depth(sqs, queues.source_url) == 24
+    finally:
+        sqs_server.stop()

@@ -15,7 +15,12 @@ from registrar_local.schema import SCHEMA_PATH, deployment_schema, example_files
 from tests.kit.contract import CREDENTIALS_BODY, PASSWORD_BODY, POLICY, REFUSED_BODIES
 from tests.kit.runtime import local_policy
 
-SUCCEEDING_EVENT_FILES = ["new-users.json", "duplicates.json", "sns-wrapped.json", "eventbridge-wrapped.json"]
+# Every event file of events/ but the refusals (and env.json, which is sam's environment file):
+# a new one is checked without being listed.
+REFUSED_EVENT_FILES = frozenset({"invalid.json"})
+SUCCEEDING_EVENT_FILES = sorted(
+    path.name for path in EVENTS_DIR.glob("*.json") if path.name not in REFUSED_EVENT_FILES | {"env.json"}
+)
 # Refused only by the deployment's allowlists or its password setting, which the published schema leaves open.
 DEPLOYMENT_ONLY_REFUSALS = {
     '{"email": "a@example.com", "groups": ["/realm-admins"]}',

@@ -69,11 +69,19 @@ def _steady_sender(
 
 
 def _users_of_run(keycloak_url: str, run_id: str) -> Counter[str]:
-    """Usernames of the run's users, counted: a count above 1 would be a duplicate."""
+    """The run's users counted by registrationId: a count above 1 is one registration made twice.
+
+    Not by username: Keycloak keeps usernames unique, so a second user for one registration
+    could only differ in it, and a count of usernames could never show one.
+    """
     from registrar_local.keycloak_server import master_admin
 
     users = master_admin(keycloak_url).get_users({"search": f"*{run_id}*"})
-    return Counter(user["username"] for user in users if f"-{run_id}-" in user["username"])
+    return Counter(
+        (user.get("attributes") or {}).get("registrationId", [f"(none: {user['username']})"])[0]
+        for user in users
+        if f"-{run_id}-" in user["username"]
+    )
 
 
 def _ceiling(keycloak_url: str, where: Where) -> list[float]:

@@ -1,4 +1,4 @@
-"""moto's AWS in-process, and the one way the suites read a queue empty."""
+"""SQS as the suites use it (moto's in-process, or ElasticMQ): the one way they read a queue empty, and DLQ copies."""
 
 from __future__ import annotations
 
@@ -8,13 +8,14 @@ from typing import Any
 
 REGION = "eu-west-1"
 
-# Characters SQS accepts in a message body or a string attribute (the XML 1.0 set).
-_SQS_FORBIDDEN = frozenset(chr(c) for c in [*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0xFFFE, 0xFFFF])
+# Characters outside the XML 1.0 set, which SQS refuses in a message body or a string attribute
+# (lone surrogates too, which sqs_can_carry checks as a range).
+SQS_FORBIDDEN = frozenset(chr(c) for c in [*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0xFFFE, 0xFFFF])
 
 
 def sqs_can_carry(text: str) -> bool:
     """True when the real SQS would accept `text` as a message body or attribute value."""
-    return not any(ch in _SQS_FORBIDDEN or 0xD800 <= ord(ch) <= 0xDFFF for ch in text)
+    return not any(ch in SQS_FORBIDDEN or 0xD800 <= ord(ch) <= 0xDFFF for ch in text)
 
 
 def new_queue(sqs: Any, prefix: str = "dlq", **attributes: str) -> str:
@@ -22,6 +23,10 @@ def new_queue(sqs: Any, prefix: str = "dlq", **attributes: str) -> str:
     if attributes.get("FifoQueue") == "true":
         name += ".fifo"
     return str(sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"])
+
+
+def queue_attributes(sqs: Any, queue_url: str) -> dict[str, str]:
+    return dict(sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"])
 
 
 def drain(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
@@ -69,6 +74,15 @@ class Letter:
     def text(self) -> str:
         """Everything the copy carries, for searching."""
         return "\n".join([self.body, *(f"{name}={value}" for name, value in sorted(self.attributes.items()))])
+
+
+def letter_attributes(outcome: str, reason: str, receive_count: int = 1) -> dict[str, dict[str, str]]:
+    """Message attributes of a DLQ copy, typed as the function sends them: those redrive filters on."""
+    return {
+        "outcome": {"DataType": "String", "StringValue": outcome},
+        "reason": {"DataType": "String", "StringValue": reason},
+        "receiveCount": {"DataType": "Number", "StringValue": str(receive_count)},
+    }
 
 
 def dead_letters(sqs: Any, queue_url: str) -> list[Letter]:

@@ -41,6 +41,30 @@ def sqs_event(*bodies: str, prefix: str = "m", receive_count: int = 1) -> dict[s
     }
 
 
+def registrations_event(email_prefix: str, count: int, prefix: str = "m", **fields: Any) -> dict[str, Any]:
+    """An event of `count` registrations for EMAIL_PREFIX-0@example.com, -1, ..., each with `fields` too."""
+    return sqs_event(*[body(email=f"{email_prefix}-{i}@example.com", **fields) for i in range(count)], prefix=prefix)
+
+
+def sns_notification(message: Any) -> dict[str, Any]:
+    """An SNS notification as a subscribed queue receives it without raw delivery; `message` goes in as it is."""
+    return {"Type": "Notification", "MessageId": "n-1", "Message": message}
+
+
+def eventbridge_event(detail: Any) -> dict[str, Any]:
+    """An EventBridge event as a rule targeting the queue delivers it."""
+    return {"version": "0", "detail-type": "Registration", "source": "signup", "detail": detail}
+
+
+def sns_body(document: Any, padding: str = "") -> str:
+    """`document` published to SNS: a body whose Message is the document's JSON, after `padding`."""
+    return json.dumps(sns_notification(padding + json.dumps(document)))
+
+
+def eventbridge_body(document: Any) -> str:
+    return json.dumps(eventbridge_event(document))
+
+
 def lambda_context(timeout_seconds: float = 60) -> LocalLambdaContext:
     """The context Lambda passes the handler; its remaining time runs down from `timeout_seconds`."""
     return LocalLambdaContext(timeout_seconds=timeout_seconds)

@@ -17,6 +17,7 @@ from moto import mock_aws
 from registrar.config import Settings
 from registrar.observability import logger
 from registrar.runtime import Runtime, build_runtime
+from registrar_local.elasticmq_server import ElasticMqServer
 from registrar_local.fault_proxy import FaultProxy
 from registrar_local.keycloak_server import (
     Database,
@@ -54,6 +55,19 @@ def sqs(aws: None) -> Any:
 @pytest.fixture
 def dlq_url(sqs: Any) -> str:
     return new_queue(sqs)
+
+
+# --- ElasticMQ, the local stack's SQS ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def elasticmq() -> Iterator[ElasticMqServer]:
+    """A running ElasticMQ, shared by a module's tests: a JVM takes seconds to start."""
+    started = ElasticMqServer().start()
+    try:
+        yield started
+    finally:
+        started.stop()
 
 
 # --- the function with Keycloak in memory -------------------------------------------------

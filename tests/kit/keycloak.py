@@ -26,3 +26,10 @@ def client_events(admin: KeycloakAdmin, client_id: str, event_type: str) -> int:
         f"admin/realms/{admin.connection.realm_name}/events", type=event_type, client=client_id, max=10000
     ).json()
     return len(events)
+
+
+def delete_users(admin: KeycloakAdmin, username: str, email: str) -> None:
+    """Deletes whoever holds `username` or `email` in the realm, so that a test sees who makes them again."""
+    found = admin.get_users({"username": username, "exact": True}) + admin.get_users({"email": email, "exact": True})
+    for user_id in {user["id"] for user in found}:
+        admin.delete_user(user_id)

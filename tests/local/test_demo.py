@@ -13,6 +13,7 @@ import pytest
 
 from registrar_local.dashboard import dashboard_widgets
 from registrar_local.function_api import METRICS_NAMESPACE
+from tests.kit.report import report_row
 
 pytestmark = pytest.mark.keycloak
 
@@ -45,19 +46,15 @@ def demo(keycloak_url, tmp_path_factory) -> tuple[str, Path]:
     return done.stdout, log_dir
 
 
-def row(out: str, name: str) -> str:
-    line = next(line for line in out.splitlines() if line.startswith("│ " + name))
-    return line.split("│")[2].strip()
-
-
 def test_the_report_has_every_outcome_and_the_run_figures(demo):
     out, _ = demo
+    lines = out.splitlines()
     for name in ("created", "already registered", "duplicate in batch", "conflict", "invalid", "in the DLQ"):
-        row(out, name)
-    assert row(out, "left in the queue") == "0"
-    assert int(row(out, "peak queue depth")) > 0
-    assert re.fullmatch(r"\d+\.\d\d s", row(out, "enqueue to user created, p50"))
-    assert re.fullmatch(r"\d+\.\d\d s", row(out, "enqueue to user created, p99"))
+        report_row(lines, name)
+    assert report_row(lines, "left in the queue") == "0"
+    assert int(report_row(lines, "peak queue depth")) > 0
+    assert re.fullmatch(r"\d+\.\d\d s", report_row(lines, "enqueue to user created, p50"))
+    assert re.fullmatch(r"\d+\.\d\d s", report_row(lines, "enqueue to user created, p99"))
     assert "peak memory (RSS) per process" in out
     assert "elasticmq" in out
 

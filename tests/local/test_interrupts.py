@@ -14,6 +14,7 @@ import pytest
 
 from registrar_local.processes import alive, command_line, descendants
 from registrar_local.samples import event_bodies
+from tests.kit.report import report_row
 
 pytestmark = pytest.mark.keycloak
 
@@ -98,8 +99,7 @@ class DemoUnderTest:
         return "\n".join(self.lines)
 
     def row(self, name: str) -> str:
-        line = next(line for line in self.lines if line.startswith("│ " + name))
-        return line.split("│")[2].strip()
+        return report_row(self.lines, name)
 
 
 def assert_stopped_cleanly(demo: DemoUnderTest, code: int, sig: signal.Signals) -> None:
@@ -110,30 +110,29 @@ def assert_stopped_cleanly(demo: DemoUnderTest, code: int, sig: signal.Signals) 
     assert demo.survivors() == [], out
 
 
+def interrupt(demo: DemoUnderTest, line: str, descendant: str, sig: signal.Signals) -> None:
+    """Sends `sig` once the demo has printed `line` and started `descendant`, and checks that it stopped cleanly."""
+    demo.wait_for_line(line)
+    demo.wait_for_descendant(descendant)
+    code = demo.stop_with(sig)
+    assert_stopped_cleanly(demo, code, sig)
+
+
 def test_a_signal_while_keycloak_starts_stops_kc_sh_and_its_java():
     demo = DemoUnderTest("--count", "10")
-    demo.wait_for_line("starting Keycloak")
-    demo.wait_for_descendant("quarkus-run.jar")  # Keycloak's java child, under kc.sh
-    code = demo.stop_with(signal.SIGINT)
-    assert_stopped_cleanly(demo, code, signal.SIGINT)
+    interrupt(demo, "starting Keycloak", "quarkus-run.jar", signal.SIGINT)  # Keycloak's java child, under kc.sh
     assert demo.row("sent") == "0"
 
 
 def test_a_signal_while_sqs_starts_stops_elasticmq(keycloak_url):
     demo = DemoUnderTest("--count", "10", "--keycloak-url", keycloak_url)
-    demo.wait_for_line("starting SQS (ElasticMQ)")
-    demo.wait_for_descendant("org.elasticmq.server.Main")
-    code = demo.stop_with(signal.SIGTERM)
-    assert_stopped_cleanly(demo, code, signal.SIGTERM)
+    interrupt(demo, "starting SQS (ElasticMQ)", "org.elasticmq.server.Main", signal.SIGTERM)
     assert demo.row("sent") == "0"
 
 
 def test_a_signal_while_enqueueing_stops_the_senders_and_the_pollers(keycloak_url):
     demo = DemoUnderTest("--count", "30000", "--keycloak-url", keycloak_url)
-    demo.wait_for_line("enqueueing")
-    demo.wait_for_descendant("multiprocessing")  # the function environments are up
-    code = demo.stop_with(signal.SIGINT)
-    assert_stopped_cleanly(demo, code, signal.SIGINT)
+    interrupt(demo, "enqueueing", "multiprocessing", signal.SIGINT)  # the function environments are up
     assert int(demo.row("sent")) < 30000 + len(event_bodies()), "the senders went on after the signal"
 
 

@@ -9,6 +9,7 @@ import pytest
 from registrar_local.poller import InvocationFailed, Poller, failed_message_ids
 from registrar_local.stack import create_queues, queue_depth, send_bodies
 from registrar_local.stack_settings import StackSettings, read_stack_settings
+from tests.kit.aws import queue_attributes
 
 SETTINGS = StackSettings(
     function_timeout=30,
@@ -121,11 +122,7 @@ def test_redrive_is_left_to_the_queue(sqs, queues):
 def test_local_queues_carry_the_template_settings(sqs):
     settings = read_stack_settings()
     queues = create_queues(sqs, settings)
-
-    def attributes(url):
-        return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
-
-    source, dlq = attributes(queues.source_url), attributes(queues.dlq_url)
+    source, dlq = queue_attributes(sqs, queues.source_url), queue_attributes(sqs, queues.dlq_url)
     assert int(source["VisibilityTimeout"]) == settings.visibility_timeout >= 6 * settings.function_timeout
     assert int(source["MessageRetentionPeriod"]) == settings.retention_seconds
     assert json.loads(source["RedrivePolicy"]) == {

@@ -70,14 +70,7 @@ def test_fifo_gets_a_group_per_person_and_the_registration_id_or_a_hash_for_dedu
     without_id = json.dumps({"email": "bob@example.com"})
     lines = write(tmp_path, json.dumps(GOOD), without_id, json.dumps({"email": "ADA@example.com"}))
     assert main(["send", str(lines), "--queue-url", queue]) == 0
-    messages = []
-    while batch := sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, MessageSystemAttributeNames=["All"]).get(
-        "Messages", []
-    ):
-        messages += batch
-        for message in batch:
-            sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
-    by_body = {m["Body"]: m["Attributes"] for m in messages}
+    by_body = {m["Body"]: m["Attributes"] for m in drain(sqs, queue)}
     assert by_body[json.dumps(GOOD)]["MessageDeduplicationId"] == "reg-1"
     assert by_body[without_id]["MessageDeduplicationId"] == hashlib.sha256(without_id.encode()).hexdigest()
     groups = {body: attributes["MessageGroupId"] for body, attributes in by_body.items()}

@@ -1,4 +1,4 @@
-"""Fault-injection runs on the local stack: real Keycloak, moto SQS, function environments as processes."""
+"""Fault-injection runs on the local stack: real Keycloak, ElasticMQ for SQS, function environments as processes."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 from registrar_local.keycloak_server import master_admin
 from registrar_local.samples import generated_registrations
@@ -22,6 +21,7 @@ from registrar_local.stack import (
     wait_until_drained,
 )
 from registrar_local.stack_settings import StackSettings, read_stack_settings
+from tests.kit.aws import Letter, dead_letters
 
 # Small timeouts and backoffs so that a run with faults drains in about a minute, with the
 # template's maxReceiveCount: the sum of the backoffs must outlast the outage.
@@ -47,7 +47,7 @@ class FaultRun:
     consumers: ConsumerRun
     drained: bool
     seconds: float
-    dead_letters: list[dict[str, Any]]
+    dead_letters: list[Letter]
 
     def summary(self, fault: str, users: Counter[str]) -> str:
         return fault_row(fault, self.sent, users, len(self.dead_letters), self.seconds)
@@ -88,8 +88,7 @@ def drain_with_fault(
             threading.Thread(target=fault, daemon=True).start()
         drained = wait_until_drained(sqs, stack.queues.source_url, stop, timeout=timeout)
     seconds = time.monotonic() - started
-    letters = sqs.receive_message(QueueUrl=stack.queues.dlq_url, MaxNumberOfMessages=10).get("Messages", [])
-    return FaultRun(run_id, sent, consumers, drained, seconds, letters)
+    return FaultRun(run_id, sent, consumers, drained, seconds, dead_letters(sqs, stack.queues.dlq_url))
 
 
 def users_of_run(keycloak_url: str, run_id: str) -> Counter[str]:

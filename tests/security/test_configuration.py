@@ -29,7 +29,7 @@ def shows_secret(text: str) -> bool:
 
 
 def tls_warnings(logs: LogCapture) -> list[dict[str, Any]]:
-    return [line for line in logs.lines() if line["level"] == "WARNING" and "TLS" in line["message"]]
+    return [line for line in logs.warnings() if "TLS" in line["message"]]
 
 
 @pytest.mark.parametrize("verify", ["false", "False", "0", "no", "off"])

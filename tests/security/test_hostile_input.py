@@ -20,16 +20,21 @@ from hypothesis import strategies as st
 from registrar.domain.deadline import Deadline
 from registrar.domain.registration import InvalidMessage, RegistrationPolicy, parse_body
 from registrar.processor import process_event
-from tests.kit.aws import Letter, dead_letters, new_queue, sqs_can_carry
+from tests.kit.aws import SQS_FORBIDDEN, Letter, dead_letters, new_queue, sqs_can_carry
 from tests.kit.directory import MemoryDirectory
-from tests.kit.events import failures, synthetic_record
+from tests.kit.events import (
+    EXAMPLE_QUEUE_ARN,
+    eventbridge_event,
+    failures,
+    sns_notification,
+    sqs_event,
+    synthetic_record,
+)
 from tests.kit.runtime import UNIT_SETTINGS, memory_runtime
-
-_SQS_FORBIDDEN = [chr(c) for c in [*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0xFFFE, 0xFFFF]]
 
 # --- strategies -----------------------------------------------------------------------------
 
-sqs_text = st.text(st.characters(exclude_categories=["Cs"], exclude_characters=_SQS_FORBIDDEN), max_size=60)
+sqs_text = st.text(st.characters(exclude_categories=["Cs"], exclude_characters=SQS_FORBIDDEN), max_size=60)
 """Text the real SQS can deliver as a body."""
 
 any_text = st.text(max_size=30)
@@ -118,13 +123,13 @@ def enveloped(draw: st.DrawFn) -> Any:
     wrap = draw(st.sampled_from(["plain", "plain", "sns", "sns-padded", "sns-not-string", "eventbridge", "both"]))
     if wrap in {"sns", "sns-padded"}:
         inner = json.dumps(document)
-        return {"Type": "Notification", "Message": (" \n" + inner) if wrap == "sns-padded" else inner}
+        return sns_notification((" \n" + inner) if wrap == "sns-padded" else inner)
     if wrap == "sns-not-string":
-        return {"Type": "Notification", "Message": document}
+        return sns_notification(document)
     if wrap == "eventbridge":
-        return {"version": "0", "detail-type": "Registration", "source": "signup", "detail": document}
+        return eventbridge_event(document)
     if wrap == "both":
-        return {"Type": "Notification", "Message": json.dumps({"detail-type": "x", "detail": document})}
+        return sns_notification(json.dumps({"detail-type": "x", "detail": document}))
     return document
 
 
@@ -168,7 +173,7 @@ def hostile_record(draw: st.DrawFn, message_id: str) -> Any:
         "attributes": {"ApproximateReceiveCount": draw(st.sampled_from(["1", "2", "5", "10"]))},
         "messageAttributes": {},
         "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:registrations",
+        "eventSourceARN": EXAMPLE_QUEUE_ARN,
     }
     damage = draw(
         st.sampled_from(
@@ -220,12 +225,8 @@ def hostile_event(draw: st.DrawFn) -> tuple[Any, list[str]]:
     records = [draw(hostile_record(message_id)) for message_id in ids]
     goods = [good_body() for _ in range(draw(st.integers(min_value=0, max_value=3)))]
     for index, good in enumerate(goods):
-        records.insert(draw(st.integers(min_value=0, max_value=len(records))), _good_record(f"good-{index}", good))
+        records.insert(draw(st.integers(min_value=0, max_value=len(records))), synthetic_record(f"good-{index}", good))
     return {"Records": records}, goods
-
-
-def _good_record(message_id: str, body: str) -> dict[str, Any]:
-    return synthetic_record(message_id, body)
 
 
 # --- the properties -------------------------------------------------------------------------
@@ -316,7 +317,7 @@ def test_any_event_is_answered_and_every_record_accounted_for(case: tuple[Any, l
 def test_an_integer_too_long_for_python_is_invalid_not_a_crash(body: str, sqs: Any, dlq_url: str) -> None:
     # Python refuses to convert integers of more than 4300 digits (a ValueError, not a JSONDecodeError).
     directory = MemoryDirectory()
-    event = _event(body, good_body())
+    event = sqs_event(body, good_body())
     response, letters = run(event, directory, sqs, dlq_url)
 
     assert failures(response) == []
@@ -338,7 +339,7 @@ def test_an_integer_too_long_for_python_is_invalid_not_a_crash(body: str, sqs: A
 )
 def test_a_redacted_copy_stays_sendable(body: str, sqs: Any, dlq_url: str) -> None:
     directory = MemoryDirectory()
-    event = _event(body)
+    event = sqs_event(body)
     response, letters = run(event, directory, sqs, dlq_url)
 
     assert failures(response) == []
@@ -355,7 +356,7 @@ def test_a_redacted_copy_stays_sendable(body: str, sqs: Any, dlq_url: str) -> No
 def test_a_username_with_invisible_characters_is_refused(username: str, sqs: Any, dlq_url: str) -> None:
     # Keycloak 26 accepts these, and "admin\u200b" then looks like "admin" in every console and log.
     directory = MemoryDirectory()
-    event = _event(json.dumps({"email": "look@example.com", "username": username}))
+    event = sqs_event(json.dumps({"email": "look@example.com", "username": username}))
     response, letters = run(event, directory, sqs, dlq_url)
 
     assert failures(response) == []
@@ -381,7 +382,7 @@ def test_a_batch_of_ten_thousand_records_is_answered_record_by_record(sqs: Any, 
         special[kind](i) if kind in special else json.dumps({"email": f"bulk-{i}@example.com"})
         for i, kind in enumerate(kinds)
     ]
-    event = _event(*bodies)
+    event = sqs_event(*bodies)
     directory = MemoryDirectory()
 
     response, letters = run(event, directory, sqs, dlq_url)
@@ -396,7 +397,7 @@ def test_a_batch_of_ten_thousand_records_is_answered_record_by_record(sqs: Any, 
 @pytest.mark.parametrize("size", [256 * 1024 + 1, 300 * 1024])
 def test_a_body_over_256_kib_is_refused_and_its_neighbours_created(size: int, sqs: Any, dlq_url: str) -> None:
     big = json.dumps({"email": "big@example.com", "firstName": "x" * size})
-    event = _event(big, good_body())
+    event = sqs_event(big, good_body())
     directory = MemoryDirectory()
 
     response, letters = run(event, directory, sqs, dlq_url)
@@ -409,21 +410,17 @@ def test_a_body_over_256_kib_is_refused_and_its_neighbours_created(size: int, sq
 
 def test_ten_large_poison_bodies_all_reach_the_dlq(sqs: Any, dlq_url: str) -> None:
     bodies = [json.dumps({"email": f"large-{i}@example.com", "emial": "typo", "pad": "x" * 200_000}) for i in range(10)]
-    response, letters = run(_event(*bodies), MemoryDirectory(), sqs, dlq_url)
+    response, letters = run(sqs_event(*bodies), MemoryDirectory(), sqs, dlq_url)
     assert failures(response) == []
     assert len(letters) == 10
 
 
 def test_a_very_high_receive_count_does_not_fail_the_batch(sqs: Any, dlq_url: str) -> None:
-    event = _event(json.dumps({"email": "r@example.com", "username": "retry-forever"}), good_body())
+    event = sqs_event(json.dumps({"email": "r@example.com", "username": "retry-forever"}), good_body())
     event["Records"][0]["attributes"]["ApproximateReceiveCount"] = "1025"
     directory = MemoryDirectory()
     response, _ = run(event, directory, sqs, dlq_url)
     assert failures(response) == ["m-0"]
-
-
-def _event(*bodies: str) -> dict[str, Any]:
-    return {"Records": [_good_record(f"m-{index}", body) for index, body in enumerate(bodies)]}
 
 
 def _index(message_id: str) -> int:

@@ -18,26 +18,19 @@ from registrar.domain.deadline import Deadline
 from registrar.processor import process_event
 from registrar.runtime import Runtime
 from registrar_local.keycloak_server import CLIENT_ID, template_settings
-from tests.kit.aws import dead_letters
-from tests.kit.events import failures, synthetic_record
+from tests.kit.aws import dead_letters, letters_by_message
+from tests.kit.events import eventbridge_body, failures, sns_body, sqs_event, synthetic_record
 
 pytestmark = pytest.mark.keycloak
 
 
+def in_envelope(envelope: Callable[[dict[str, Any]], str], **fields: Any) -> Callable[[str], str]:
+    """The body, for a given email, of a registration asking for `fields`, in `envelope`."""
+    return lambda email: envelope({"email": email, **fields})
+
+
 def plain(**fields: Any) -> Callable[[str], str]:
-    return lambda email: json.dumps({"email": email, **fields})
-
-
-def sns(**fields: Any) -> Callable[[str], str]:
-    return lambda email: json.dumps(
-        {"Type": "Notification", "MessageId": "n-1", "Message": json.dumps({"email": email, **fields})}
-    )
-
-
-def eventbridge(**fields: Any) -> Callable[[str], str]:
-    return lambda email: json.dumps(
-        {"version": "0", "detail-type": "Registration", "source": "signup", "detail": {"email": email, **fields}}
-    )
+    return in_envelope(json.dumps, **fields)
 
 
 ATTEMPTS: dict[str, tuple[Callable[[str], str], str]] = {
@@ -64,10 +57,13 @@ ATTEMPTS: dict[str, tuple[Callable[[str], str], str]] = {
     "requiredAction-delete-account": (plain(requiredActions=["delete_account"]), "requiredActions not allowed"),
     "password-not-allowed": (plain(password="Privileged-123456"), "passwords are not accepted"),
     "field-name-other-case": (plain(Groups=["/realm-admins"]), "Groups"),
-    "sns-realmRoles": (sns(realmRoles=["admin"]), "realmRoles"),
-    "sns-admin-group": (sns(groups=["/realm-admins"]), "/realm-admins"),
-    "eventbridge-admin-group": (eventbridge(groups=["/realm-admins"]), "/realm-admins"),
-    "eventbridge-clientRoles": (eventbridge(clientRoles={"realm-management": ["realm-admin"]}), "clientRoles"),
+    "sns-realmRoles": (in_envelope(sns_body, realmRoles=["admin"]), "realmRoles"),
+    "sns-admin-group": (in_envelope(sns_body, groups=["/realm-admins"]), "/realm-admins"),
+    "eventbridge-admin-group": (in_envelope(eventbridge_body, groups=["/realm-admins"]), "/realm-admins"),
+    "eventbridge-clientRoles": (
+        in_envelope(eventbridge_body, clientRoles={"realm-management": ["realm-admin"]}),
+        "clientRoles",
+    ),
 }
 
 
@@ -106,8 +102,8 @@ def test_a_privileged_message_is_refused_with_its_reason_and_creates_nothing(
     good = f"{tag}-good@example.com"
     event = {
         "Records": [
-            _record("attempt", make_body(email)),
-            _record("good", json.dumps({"email": good, "groups": ["/customers"]})),
+            synthetic_record("attempt", make_body(email)),
+            synthetic_record("good", json.dumps({"email": good, "groups": ["/customers"]})),
         ]
     }
 
@@ -133,7 +129,7 @@ def test_a_repeated_field_is_checked_as_it_is_sent(
     # Duplicate keys: the value validated is the one Keycloak receives (the body is re-serialised).
     refused = f'{{"email": "{tag}-a@example.com", "groups": ["/customers"], "groups": ["/realm-admins"]}}'
     allowed = f'{{"email": "{tag}-b@example.com", "groups": ["/realm-admins"], "groups": ["/customers"]}}'
-    event = {"Records": [_record("refused", refused), _record("allowed", allowed)]}
+    event = {"Records": [synthetic_record("refused", refused), synthetic_record("allowed", allowed)]}
 
     response = process_event(event, Deadline.after(30, 2000), make_runtime())
 
@@ -154,12 +150,12 @@ def test_a_message_cannot_take_over_the_service_account(
         json.dumps({"email": f"{tag}@example.com", "id": account["id"]}),
         json.dumps({"email": f"{tag}@example.com", "username": account["username"]}),
     ]
-    event = {"Records": [_record(f"m-{i}", body) for i, body in enumerate(attempts)]}
+    event = sqs_event(*attempts)
 
     response = process_event(event, Deadline.after(30, 2000), make_runtime())
 
     assert failures(response) == []
-    letters = {letter.original_message_id: letter for letter in dead_letters(sqs, dlq_url)}
+    letters = letters_by_message(sqs, dlq_url)
     assert set(letters) == {"m-0", "m-1"}
     assert "id" in letters["m-0"].reason
     assert letters["m-1"].attributes["outcome"] == "conflict"
@@ -167,7 +163,3 @@ def test_a_message_cannot_take_over_the_service_account(
     assert after.get("email") == account.get("email")
     assert after["username"] == account["username"]
     assert admin.get_users({"email": f"{tag}@example.com", "exact": True}) == []
-
-
-def _record(message_id: str, body: str) -> dict[str, Any]:
-    return synthetic_record(message_id, body)

@@ -6,7 +6,6 @@ so the realm's own client, which other tests use, is never touched.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -21,7 +20,7 @@ from registrar.domain.deadline import Deadline
 from registrar.processor import process_event
 from registrar.runtime import Runtime
 from tests.kit.aws import REGION, dead_letters
-from tests.kit.events import failures, sqs_event
+from tests.kit.events import failures, registrations_event
 from tests.kit.keycloak import REGISTRAR_ROLES, ServiceClient, client_events
 from tests.kit.logs import LogCapture
 
@@ -71,10 +70,6 @@ def expire_token(runtime: Runtime) -> None:
     connection.expires_at = datetime.now(tz=UTC)  # the adapter's expiry bookkeeping: due now
 
 
-def _event(tag: str, batch: str) -> dict[str, Any]:
-    return sqs_event(*[json.dumps({"email": f"{tag}-{batch}-{i}@example.com"}) for i in range(3)], prefix=batch)
-
-
 def test_a_rotated_client_secret_is_read_again_exactly_once(
     service_client: Callable[[tuple[str, ...]], ServiceClient],
     make_runtime: Callable[..., Runtime],
@@ -99,7 +94,8 @@ def test_a_rotated_client_secret_is_read_again_exactly_once(
     runtime = make_runtime(
         KEYCLOAK_CLIENT_ID=client.client_id, KEYCLOAK_CLIENT_SECRET="", KEYCLOAK_CLIENT_SECRET_ARN=arn
     )
-    assert failures(process_event(_event(tag, "before"), Deadline.after(30, 2000), runtime)) == []
+    before = registrations_event(f"{tag}-before", 3, prefix="before")
+    assert failures(process_event(before, Deadline.after(30, 2000), runtime)) == []
     assert (counter.reads, counter.forced) == (1, 0)
     assert logins() == (1, 0)
 
@@ -107,14 +103,16 @@ def test_a_rotated_client_secret_is_read_again_exactly_once(
     rotated = admin.generate_client_secrets(client.id)["value"]
     assert rotated != client.secret
     expire_token(runtime)
-    response = process_event(_event(tag, "between"), Deadline.after(30, 2000), runtime)
+    between = registrations_event(f"{tag}-between", 3, prefix="between")
+    response = process_event(between, Deadline.after(30, 2000), runtime)
     assert sorted(failures(response)) == ["between-0", "between-1", "between-2"]
     assert (counter.reads, counter.forced) == (2, 1)
     assert logins() == (1, 2)  # the cached secret, then the re-read one (still the old value)
 
     # Secrets Manager catches up: the next batch succeeds after exactly one more re-read.
     secrets_manager.put_secret_value(SecretId=arn, SecretString=rotated)
-    response = process_event(_event(tag, "after"), Deadline.after(30, 2000), runtime)
+    after = registrations_event(f"{tag}-after", 3, prefix="after")
+    response = process_event(after, Deadline.after(30, 2000), runtime)
     assert failures(response) == []
     assert (counter.reads, counter.forced) == (3, 2)
     assert logins() == (2, 3)
@@ -122,7 +120,8 @@ def test_a_rotated_client_secret_is_read_again_exactly_once(
 
     # And the new secret stays in use: a later expiry costs a token request, no read.
     expire_token(runtime)
-    assert failures(process_event(_event(tag, "later"), Deadline.after(30, 2000), runtime)) == []
+    later = registrations_event(f"{tag}-later", 3, prefix="later")
+    assert failures(process_event(later, Deadline.after(30, 2000), runtime)) == []
     assert (counter.reads, counter.forced) == (3, 2)
     assert logins() == (3, 3)
 

@@ -20,21 +20,9 @@ from registrar.domain.registration import REDACTED, InvalidMessage, Registration
 from registrar.runtime import Runtime
 from registrar_local.keycloak_server import CLIENT_SECRET
 from tests.kit.aws import Letter, dead_letters
-from tests.kit.events import failures, lambda_context, synthetic_record
+from tests.kit.events import eventbridge_body, failures, lambda_context, registrations_event, sns_body, synthetic_record
 from tests.kit.logs import LogCapture
 from tests.kit.secrecy import every_exception, exception_texts
-
-
-def sqs_record(message_id: str, body: str) -> dict[str, Any]:
-    return synthetic_record(message_id, body)
-
-
-def sns(document: dict[str, Any], padding: str = "") -> str:
-    return json.dumps({"Type": "Notification", "MessageId": "n-1", "Message": padding + json.dumps(document)})
-
-
-def eventbridge(document: dict[str, Any]) -> str:
-    return json.dumps({"version": "0", "detail-type": "Registration", "source": "signup", "detail": document})
 
 
 class Secrets:
@@ -55,11 +43,11 @@ class Secrets:
 @pytest.mark.parametrize(
     "body",
     [
-        sns({"email": "a@x.io", "password": "hunter2-secret-1"}, padding=" \n"),
-        sns({"email": "a@x.io", "password": "hunter2-secret-1"}, padding="\t"),
-        json.dumps({"Type": "Notification", "Message": json.dumps(json.dumps({"password": "hunter2-secret-1"}))}),
-        json.dumps({"Type": "Notification", "Message": json.dumps([{"password": "hunter2-secret-1"}])}),
-        eventbridge({"email": "a@x.io", "password": "hunter2-secret-1", "emial": "typo"}),
+        sns_body({"email": "a@x.io", "password": "hunter2-secret-1"}, padding=" \n"),
+        sns_body({"email": "a@x.io", "password": "hunter2-secret-1"}, padding="\t"),
+        sns_body(json.dumps({"password": "hunter2-secret-1"})),
+        sns_body([{"password": "hunter2-secret-1"}]),
+        eventbridge_body({"email": "a@x.io", "password": "hunter2-secret-1", "emial": "typo"}),
         json.dumps({"email": "a@x.io", "Password": "hunter2-secret-1"}),
         '{"email": "a@x.io", "password": 12345678901234567890' + "1" * 5000 + "}",
     ],
@@ -132,8 +120,10 @@ def test_passwords_and_the_client_secret_never_leave_the_function(
         "good": json.dumps({"email": good, "password": secrets.new(lambda m: f"Long-{m}-Pw")}),
         # Too short: Keycloak answers 400 when passwords are allowed.
         "short": json.dumps({"email": short, "password": secrets.new(str, length=9)}),
-        "sns-short": sns({"email": wrapped, "password": secrets.new(str, length=9)}, padding=" "),
-        "eventbridge": eventbridge({"email": f"{tag}-eb@example.com", "password": secrets.new(lambda m: f"E-{m}-pw")}),
+        "sns-short": sns_body({"email": wrapped, "password": secrets.new(str, length=9)}, padding=" "),
+        "eventbridge": eventbridge_body(
+            {"email": f"{tag}-eb@example.com", "password": secrets.new(lambda m: f"E-{m}-pw")}
+        ),
         "credentials": json.dumps(
             {
                 "email": f"{tag}-cred@example.com",
@@ -146,7 +136,7 @@ def test_passwords_and_the_client_secret_never_leave_the_function(
         "number": f'{{"email": "{tag}-n@example.com", "password": 7{secrets.new(str, length=14, digits=True)}}}',
         "broken": f'{{"email": "{tag}-b@example.com", "password": "{secrets.new(lambda m: f"B-{m}")}", ',
     }
-    event = {"Records": [sqs_record(name, body) for name, body in bodies.items()]}
+    event = {"Records": [synthetic_record(name, body) for name, body in bodies.items()]}
     runtime = make_runtime(ALLOW_PASSWORDS="true" if allow_passwords else "false")
 
     with every_exception() as raised:
@@ -195,7 +185,7 @@ def test_a_refused_client_secret_is_never_echoed(
 ) -> None:
     wrong = f"wrong-{uuid.uuid4().hex}"
     runtime = make_runtime(KEYCLOAK_CLIENT_SECRET=wrong)
-    event = {"Records": [sqs_record(f"m-{i}", json.dumps({"email": f"{tag}-{i}@example.com"})) for i in range(3)]}
+    event = registrations_event(tag, 3)
 
     with every_exception() as raised:
         response = invoke(runtime, event, monkeypatch)

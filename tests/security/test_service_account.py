@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -14,15 +13,11 @@ from registrar.processor import process_event
 from registrar.runtime import Runtime
 from registrar_local.keycloak_server import CLIENT_ID
 from tests.kit.aws import dead_letters
-from tests.kit.events import failures, sqs_event
+from tests.kit.events import failures, registrations_event
 from tests.kit.keycloak import REGISTRAR_ROLES, ServiceClient
 from tests.kit.logs import LogCapture
 
 pytestmark = pytest.mark.keycloak
-
-
-def _event(tag: str, count: int) -> dict[str, Any]:
-    return sqs_event(*[json.dumps({"email": f"{tag}-{i}@example.com", "groups": ["/customers"]}) for i in range(count)])
 
 
 def test_the_registrar_service_account_holds_exactly_the_user_management_roles(admin: KeycloakAdmin) -> None:
@@ -55,12 +50,12 @@ def test_without_user_management_roles_every_record_is_retried_and_nothing_is_lo
     client = service_client(())
     runtime = make_runtime(KEYCLOAK_CLIENT_ID=client.client_id, KEYCLOAK_CLIENT_SECRET=client.secret)
 
-    response = process_event(_event(tag, 3), Deadline.after(30, 2000), runtime)
+    response = process_event(registrations_event(tag, 3, groups=["/customers"]), Deadline.after(30, 2000), runtime)
 
     assert sorted(failures(response)) == ["m-0", "m-1", "m-2"]
     assert dead_letters(sqs, dlq_url) == []
     assert admin.get_users({"search": tag}) == []
-    handled = [line for line in function_logs.lines() if line["message"] == "registration handled"]
+    handled = function_logs.named("registration handled")
     assert {(line["outcome"], line["http_status"]) for line in handled} == {("retryable", 403)}
 
 
@@ -73,7 +68,7 @@ def test_without_user_management_roles_a_warning_names_the_cause(
     client = service_client(())
     runtime = make_runtime(KEYCLOAK_CLIENT_ID=client.client_id, KEYCLOAK_CLIENT_SECRET=client.secret)
 
-    process_event(_event(tag, 3), Deadline.after(30, 2000), runtime)
+    process_event(registrations_event(tag, 3, groups=["/customers"]), Deadline.after(30, 2000), runtime)
 
     refused = [line for line in function_logs.warnings() if "refused the function's service account" in line["message"]]
     assert [line["http_status"] for line in refused] == [[403]]
@@ -90,7 +85,7 @@ def test_a_client_with_the_same_roles_as_the_registrar_creates_users(
     client = service_client(REGISTRAR_ROLES)
     runtime = make_runtime(KEYCLOAK_CLIENT_ID=client.client_id, KEYCLOAK_CLIENT_SECRET=client.secret)
 
-    response = process_event(_event(tag, 3), Deadline.after(30, 2000), runtime)
+    response = process_event(registrations_event(tag, 3, groups=["/customers"]), Deadline.after(30, 2000), runtime)
 
     assert failures(response) == []
     assert len(admin.get_users({"search": tag})) == 3

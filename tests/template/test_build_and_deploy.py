@@ -11,11 +11,10 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from registrar.observability import MetricName
 from registrar_local.cfn import evaluate
-from tests.template.sam import FAKE_AWS, REGION, parameter_values, translate, unpacked_size
+from tests.template.sam import REGION, parameter_values, translate, unpacked_size
 
 # Left to the Lambda runtime, which has them.
 RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer")
@@ -59,12 +58,9 @@ def test_sam_build_packages_the_function_without_boto3_and_botocore(built_functi
 
 
 @pytest.fixture
-def aws():
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in FAKE_AWS.items():
-            patch.setenv(name, value)
-        with mock_aws():
-            yield boto3.session.Session(region_name=REGION)
+def aws_session(aws: None) -> boto3.session.Session:
+    """The kit's moto AWS, as the session a deployment script would hold."""
+    return boto3.session.Session(region_name=REGION)
 
 
 def for_moto(template: dict[str, Any], parameters: dict[str, str]) -> dict[str, Any]:
@@ -105,13 +101,13 @@ def deploy(
 
 
 @pytest.mark.filterwarnings("ignore:Tried to parse AWS:UserWarning")
-def test_the_stack_deploys_on_moto_with_the_templates_settings(built_function, aws):
+def test_the_stack_deploys_on_moto_with_the_templates_settings(built_function, aws_session):
     template = for_moto(translate(PARAMETERS, code_uri=f"s3://{CODE_BUCKET}/{CODE_KEY}"), PARAMETERS)
 
-    skipped = deploy(aws, zipped(built_function), template)
+    skipped = deploy(aws_session, zipped(built_function), template)
 
     assert set(skipped) <= MOTO_SKIPS, set(skipped) - MOTO_SKIPS
-    cloudformation = aws.client("cloudformation")
+    cloudformation = aws_session.client("cloudformation")
     (stack,) = cloudformation.describe_stacks(StackName=STACK)["Stacks"]
     assert stack["StackStatus"] == "CREATE_COMPLETE"
     outputs = {output["OutputKey"]: output["OutputValue"] for output in stack["Outputs"]}
@@ -120,7 +116,7 @@ def test_the_stack_deploys_on_moto_with_the_templates_settings(built_function, a
         for resource in cloudformation.list_stack_resources(StackName=STACK)["StackResourceSummaries"]
     }
 
-    sqs = aws.client("sqs")
+    sqs = aws_session.client("sqs")
     source = sqs.get_queue_attributes(QueueUrl=outputs["RegistrationQueueUrl"], AttributeNames=["All"])["Attributes"]
     dlq = sqs.get_queue_attributes(QueueUrl=outputs["RegistrationDLQUrl"], AttributeNames=["All"])["Attributes"]
     assert int(source["VisibilityTimeout"]) == 6 * int(PARAMETERS["FunctionTimeout"])
@@ -131,7 +127,7 @@ def test_the_stack_deploys_on_moto_with_the_templates_settings(built_function, a
     assert int(dlq["MessageRetentionPeriod"]) == 14 * 24 * 3600
     assert source["SqsManagedSseEnabled"] == dlq["SqsManagedSseEnabled"] == "true"
 
-    awslambda = aws.client("lambda")
+    awslambda = aws_session.client("lambda")
     function_name = physical["RegistrationFunction"]
     configuration = awslambda.get_function_configuration(FunctionName=function_name)
     assert configuration["FunctionArn"] == outputs["RegistrationFunctionArn"]
@@ -147,16 +143,18 @@ def test_the_stack_deploys_on_moto_with_the_templates_settings(built_function, a
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert int(mapping["ScalingConfig"]["MaximumConcurrency"]) == int(PARAMETERS["MaxConcurrency"])
 
-    code = aws.client("s3").get_object(Bucket=CODE_BUCKET, Key=CODE_KEY)["Body"].read()
+    code = aws_session.client("s3").get_object(Bucket=CODE_BUCKET, Key=CODE_KEY)["Body"].read()
     with zipfile.ZipFile(io.BytesIO(code)) as archive:
         assert "registrar/handler.py" in archive.namelist()
 
-    logs = aws.client("logs").describe_log_groups(logGroupNamePrefix=outputs["RegistrationFunctionLogGroupName"])
+    logs = aws_session.client("logs").describe_log_groups(
+        logGroupNamePrefix=outputs["RegistrationFunctionLogGroupName"]
+    )
     (log_group,) = logs["logGroups"]
     assert log_group["retentionInDays"] > 0
 
     dashboard_name = outputs["DashboardUrl"].rpartition("/")[2]
-    body = json.loads(aws.client("cloudwatch").get_dashboard(DashboardName=dashboard_name)["DashboardBody"])
+    body = json.loads(aws_session.client("cloudwatch").get_dashboard(DashboardName=dashboard_name)["DashboardBody"])
     lines = [
         line for widget in body["widgets"] if widget["type"] == "metric" for line in widget["properties"]["metrics"]
     ]
@@ -190,28 +188,30 @@ def private_network(session: boto3.session.Session) -> dict[str, str]:
 
 
 @pytest.mark.filterwarnings("ignore:Tried to parse AWS:UserWarning")
-def test_the_stack_deploys_into_a_vpc_with_its_endpoints_on_moto(built_function, aws):
-    network = private_network(aws)
+def test_the_stack_deploys_into_a_vpc_with_its_endpoints_on_moto(built_function, aws_session):
+    network = private_network(aws_session)
     # The producers' topic and bus exist before the stack, as they would.
-    topic = aws.client("sns").create_topic(Name="user-signups")["TopicArn"]
-    aws.client("events").create_event_bus(Name="signups")
+    topic = aws_session.client("sns").create_topic(Name="user-signups")["TopicArn"]
+    aws_session.client("events").create_event_bus(Name="signups")
     producers = {"SourceTopicArn": topic, "SourceEventBusName": "signups", "SourceEventSources": "com.example.signup"}
     parameters = {**PARAMETERS, **network, **producers}
     template = for_moto(translate(parameters, code_uri=f"s3://{CODE_BUCKET}/{CODE_KEY}"), parameters)
 
-    skipped = deploy(aws, zipped(built_function), template, parameters)
+    skipped = deploy(aws_session, zipped(built_function), template, parameters)
 
     assert set(skipped) <= MOTO_SKIPS, set(skipped) - MOTO_SKIPS
-    cloudformation = aws.client("cloudformation")
+    cloudformation = aws_session.client("cloudformation")
     (stack,) = cloudformation.describe_stacks(StackName=STACK)["Stacks"]
     assert stack["StackStatus"] == "CREATE_COMPLETE"
     physical = {
         resource["LogicalResourceId"]: resource["PhysicalResourceId"]
         for resource in cloudformation.list_stack_resources(StackName=STACK)["StackResourceSummaries"]
     }
-    ec2 = aws.client("ec2")
+    ec2 = aws_session.client("ec2")
 
-    configuration = aws.client("lambda").get_function_configuration(FunctionName=physical["RegistrationFunction"])
+    configuration = aws_session.client("lambda").get_function_configuration(
+        FunctionName=physical["RegistrationFunction"]
+    )
     vpc_config = configuration["VpcConfig"]
     assert sorted(vpc_config["SubnetIds"]) == sorted(network["SubnetIds"].split(","))
     function_group = physical["RegistrationFunctionSecurityGroup"]
@@ -245,15 +245,15 @@ def test_the_stack_deploys_into_a_vpc_with_its_endpoints_on_moto(built_function,
 
     outputs = {output["OutputKey"]: output["OutputValue"] for output in stack["Outputs"]}
     policy_arn = outputs["RegistrationProducerPolicyArn"]
-    version = aws.client("iam").get_policy(PolicyArn=policy_arn)["Policy"]["DefaultVersionId"]
-    document = aws.client("iam").get_policy_version(PolicyArn=policy_arn, VersionId=version)["PolicyVersion"][
+    version = aws_session.client("iam").get_policy(PolicyArn=policy_arn)["Policy"]["DefaultVersionId"]
+    document = aws_session.client("iam").get_policy_version(PolicyArn=policy_arn, VersionId=version)["PolicyVersion"][
         "Document"
     ]
     document = json.loads(document) if isinstance(document, str) else document
     assert document["Statement"] == [
         {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": outputs["RegistrationQueueArn"]}
     ]
-    (rule,) = aws.client("events").list_rules(EventBusName="signups")["Rules"]
+    (rule,) = aws_session.client("events").list_rules(EventBusName="signups")["Rules"]
     assert json.loads(rule["EventPattern"]) == {"source": ["com.example.signup"]}
-    (target,) = aws.client("events").list_targets_by_rule(Rule=rule["Name"], EventBusName="signups")["Targets"]
+    (target,) = aws_session.client("events").list_targets_by_rule(Rule=rule["Name"], EventBusName="signups")["Targets"]
     assert target["Arn"] == outputs["RegistrationQueueArn"]

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from registrar_local.elasticmq_server import ElasticMqServer
 from registrar_local.keycloak_server import master_admin, template_settings
 from registrar_local.samples import generated_registrations
 from registrar_local.stack import create_queues, function_env, queue_depth
@@ -44,39 +43,35 @@ def test_help_is_there_for_every_command():
         assert "usage: registrar-local " + command in out
 
 
-def test_a_poller_stopped_by_sigterm_loses_nothing(keycloak_url, tmp_path):
+def test_a_poller_stopped_by_sigterm_loses_nothing(keycloak_url, elasticmq, tmp_path):
     run_id = f"sig{int(time.time()) % 100000}"
     registrations = list(generated_registrations(300, run_id))
     lines = tmp_path / "registrations.jsonl"
     lines.write_text("\n".join(json.dumps(r) for r in registrations) + "\n")
-    sqs_server = ElasticMqServer().start()
-    try:
-        sqs = sqs_server.sqs()
-        queues = create_queues(sqs, read_stack_settings(), prefix=run_id)
-        env = function_env(keycloak_url, queues.dlq_url, sqs_server.url)
-        sent = cli("send", str(lines), "--queue-url", queues.source_url, "--endpoint-url", sqs_server.url)
-        assert sent.wait(timeout=120) == 0
-        poll_args = ("poll", "--queue-url", queues.source_url, "--endpoint-url", sqs_server.url, "--until-drained")
-        log = ("--log-file", str(tmp_path / "function.log"))
-        admin = master_admin(keycloak_url)
+    sqs = elasticmq.sqs()
+    queues = create_queues(sqs, read_stack_settings(), prefix=run_id)
+    env = function_env(keycloak_url, queues.dlq_url, elasticmq.url)
+    sent = cli("send", str(lines), "--queue-url", queues.source_url, "--endpoint-url", elasticmq.url)
+    assert sent.wait(timeout=120) == 0
+    poll_args = ("poll", "--queue-url", queues.source_url, "--endpoint-url", elasticmq.url, "--until-drained")
+    log = ("--log-file", str(tmp_path / "function.log"))
+    admin = master_admin(keycloak_url)
 
-        poller = cli(*poll_args, *log, env=env)
-        deadline = time.monotonic() + 300
-        while admin.users_count({"search": f"*{run_id}*"}) < 30 and time.monotonic() < deadline:
-            time.sleep(0.2)
-        poller.send_signal(signal.SIGTERM)
-        out, _ = poller.communicate(timeout=120)
-        assert poller.returncode == 0, out
-        assert "SIGTERM" in out
-        assert queue_depth(sqs, queues.source_url) > 0, "stopped too late to show anything"
+    poller = cli(*poll_args, *log, env=env)
+    deadline = time.monotonic() + 300
+    while admin.users_count({"search": f"*{run_id}*"}) < 30 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    poller.send_signal(signal.SIGTERM)
+    out, _ = poller.communicate(timeout=120)
+    assert poller.returncode == 0, out
+    assert "SIGTERM" in out
+    assert queue_depth(sqs, queues.source_url) > 0, "stopped too late to show anything"
 
-        again = cli(*poll_args, *log, env=env)
-        out, _ = again.communicate(timeout=600)
-        assert again.returncode == 0, out
-        assert queue_depth(sqs, queues.source_url) == 0
-        assert queue_depth(sqs, queues.dlq_url) == 0
-    finally:
-        sqs_server.stop()
+    again = cli(*poll_args, *log, env=env)
+    out, _ = again.communicate(timeout=600)
+    assert again.returncode == 0, out
+    assert queue_depth(sqs, queues.source_url) == 0
+    assert queue_depth(sqs, queues.dlq_url) == 0
     users = admin.get_users({"search": f"*{run_id}*"})
     usernames = [user["username"] for user in users]
     assert len(usernames) == 300
@@ -113,38 +108,34 @@ def process_lines(text: str) -> list[str]:
     return [line for line in found.splitlines() if "pgrep" not in line]
 
 
-def test_the_operators_send_refuses_a_file_with_one_bad_line_and_sends_nothing_to_elasticmq(tmp_path):
+def test_the_operators_send_refuses_a_file_with_one_bad_line_and_sends_nothing_to_elasticmq(elasticmq, tmp_path):
     good = [json.dumps(registration) for registration in generated_registrations(24, "opsend")]
     lines = tmp_path / "registrations.jsonl"
     lines.write_text("\n".join([*good[:12], '{"email": "not an address"}', *good[12:]]) + "\n")
-    sqs_server = ElasticMqServer().start()
-    try:
-        sqs = sqs_server.sqs()
-        queues = create_queues(sqs, read_stack_settings(), prefix="opsend")
+    sqs = elasticmq.sqs()
+    queues = create_queues(sqs, read_stack_settings(), prefix="opsend")
 
-        def ops_send(*extra: str) -> subprocess.CompletedProcess[str]:
-            command = [sys.executable, "-m", "registrar_ops", "send", str(lines), "--queue-url", queues.source_url]
-            return subprocess.run(
-                [*command, "--endpoint-url", sqs_server.url, "--region", "us-east-1", *extra],
-                # The deployment's allowlists as an operator has them; any credentials do for ElasticMQ.
-                env={**os.environ, **template_settings(), **ANY_CREDENTIALS},
-                capture_output=True,
-                text=True,
-                timeout=120,
-                check=False,
-            )
+    def ops_send(*extra: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "registrar_ops", "send", str(lines), "--queue-url", queues.source_url]
+        return subprocess.run(
+            [*command, "--endpoint-url", elasticmq.url, "--region", "us-east-1", *extra],
+            # The deployment's allowlists as an operator has them; any credentials do for ElasticMQ.
+            env={**os.environ, **template_settings(), **ANY_CREDENTIALS},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
 
-        refused = ops_send()
-        assert refused.returncode == 1, refused.stdout + refused.stderr
-        assert [line for line in refused.stdout.splitlines() if line.startswith("line ")] == [
-            line for line in refused.stdout.splitlines() if line.startswith("line 13: email:")
-        ]
-        assert "line 13: email:" in refused.stdout
-        assert "nothing sent" in refused.stdout
-        assert queue_depth(sqs, queues.source_url) == 0
+    refused = ops_send()
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert [line for line in refused.stdout.splitlines() if line.startswith("line ")] == [
+        line for line in refused.stdout.splitlines() if line.startswith("line 13: email:")
+    ]
+    assert "line 13: email:" in refused.stdout
+    assert "nothing sent" in refused.stdout
+    assert queue_depth(sqs, queues.source_url) == 0
 
-        skipped = ops_send("--skip-invalid")
-        assert skipped.returncode == 0, skipped.stdout + skipped.stderr
-        assert queue_depth(sqs, queues.source_url) == 24
-    finally:
-        sqs_server.stop()
+    skipped = ops_send("--skip-invalid")
+    assert skipped.returncode == 0, skipped.stdout + skipped.stderr
+    assert queue_depth(sqs, queues.source_url) == 24

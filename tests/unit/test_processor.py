@@ -278,3 +278,40 @@ def test_a_fifo_record_whose_dlq_copy_fails_takes_the_rest_of_its_group_back_wit
     # its next delivery finds the user already registered).
     assert failures(response) == ["m-0", "m-1"]
     assert sorted(user.email for user in directory.users) == ["a2@example.com", "b1@example.com"]
+
+
+class DlqRefusingCopiesOf:
+    """moto's SQS, except that the DLQ refuses the copies of some messages, as SQS can entry by entry."""
+
+    def __init__(self, sqs, refused: set[str]) -> None:
+        self._sqs = sqs
+        self._refused = {f"dlq-{message_id}" for message_id in refused}
+        self.sent_in_order: list[str] = []
+
+    def __getattr__(self, name: str):
+        return getattr(self._sqs, name)
+
+    def send_message_batch(self, QueueUrl: str, Entries: list[dict]) -> dict:
+        kept = [entry for entry in Entries if entry["MessageDeduplicationId"] not in self._refused]
+        self.sent_in_order += [entry["MessageDeduplicationId"] for entry in kept]
+        response = self._sqs.send_message_batch(QueueUrl=QueueUrl, Entries=kept) if kept else {}
+        refused = [entry for entry in Entries if entry not in kept]
+        return {
+            "Successful": response.get("Successful", []),
+            "Failed": [{"Id": entry["Id"], "Code": "InternalError", "SenderFault": False} for entry in refused],
+        }
+
+
+def test_a_refused_dlq_copy_keeps_the_later_copies_of_its_group_out_of_the_dlq(sqs, directory):
+    fifo_dlq = new_queue(sqs, "dlq", FifoQueue="true")
+    refusing = DlqRefusingCopiesOf(sqs, refused={"m-0"})
+    runtime = memory_runtime(directory, refusing, fifo_dlq)
+    response = process_event(
+        fifo_event(("g1", "not json"), ("g2", "not json"), ("g1", "{still not json"), ("g2", "nor this")),
+        Deadline.after(30),
+        runtime,
+    )
+    # m-2's copy would otherwise sit in the DLQ ahead of m-0's, which comes back; g2 is unaffected.
+    assert failures(response) == ["m-0", "m-2"]
+    assert refusing.sent_in_order == ["dlq-m-1", "dlq-m-3"]
+    assert [letter.attributes["originalMessageId"] for letter in dead_letters(sqs, fifo_dlq)] == ["m-1", "m-3"]

@@ -7,7 +7,7 @@ invocation's `TimeBudget`, so settling never takes longer than the budget keeps 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -113,6 +113,23 @@ def _entry_bytes(entry: dict[str, Any]) -> int:
     return len(entry["MessageBody"].encode("utf-8", "surrogatepass")) + attributes
 
 
+def _group(letter: DeadLetter) -> str:
+    return letter.message_group_id or letter.message_id
+
+
+def _rounds_by_group(letters: Sequence[DeadLetter]) -> list[list[int]]:
+    """Indices of `letters` in rounds: round n holds the n-th letter of each group, in batch order."""
+    rounds: list[list[int]] = []
+    seen: dict[str, int] = {}
+    for index, letter in enumerate(letters):
+        position = seen.get(_group(letter), 0)
+        seen[_group(letter)] = position + 1
+        if position == len(rounds):
+            rounds.append([])
+        rounds[position].append(index)
+    return rounds
+
+
 class SqsSettlement:
     """The `Settlement` port on SQS."""
 
@@ -135,9 +152,22 @@ class SqsSettlement:
         """The message ids whose copy the DLQ accepted."""
         if not letters or self._dlq_url is None:
             return frozenset()
-        entries = [
-            dead_letter_entry(letter, str(index), fifo=self._dlq_is_fifo) for index, letter in enumerate(letters)
-        ]
+        if not self._dlq_is_fifo:
+            return self._send(letters, range(len(letters)))
+        # A group's copies go in its order and stop at its first refusal: a later copy must not
+        # sit in the DLQ ahead of an earlier one that comes back. One copy per group per round
+        # keeps a refusal inside one SendMessageBatch from letting a later copy through.
+        accepted: set[str] = set()
+        stopped: set[str] = set()
+        for round_ in _rounds_by_group(letters):
+            live = [index for index in round_ if _group(letters[index]) not in stopped]
+            sent = self._send(letters, live)
+            accepted |= sent
+            stopped |= {_group(letters[index]) for index in live if letters[index].message_id not in sent}
+        return frozenset(accepted)
+
+    def _send(self, letters: Sequence[DeadLetter], indices: Iterable[int]) -> frozenset[str]:
+        entries = [dead_letter_entry(letters[index], str(index), fifo=self._dlq_is_fifo) for index in indices]
         accepted: set[str] = set()
         for chunk in batches(entries, _entry_bytes):
             try:

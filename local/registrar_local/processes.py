@@ -39,9 +39,8 @@ def stop_process(process: subprocess.Popen[bytes] | None, timeout: float = 10, g
     _signal_group(pgid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        process.poll()  # reap the leader, or it stays a zombie member of the group
-        if not _group_alive(pgid):
-            process.wait()  # the leader may have exited since that poll: reap it now
+        if not _group_alive(pgid):  # zombies do not count: the leader may be one
+            process.wait()  # reap it, or it stays in the process table
             return
         time.sleep(0.1)
     _signal_group(pgid, signal.SIGKILL)

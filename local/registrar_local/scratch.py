@@ -22,7 +22,10 @@ def owned_folder(prefix: str, root: Path | None = None) -> Path:
     """A new temporary folder that records this process as its owner."""
     remove_abandoned(prefix, root)
     folder = Path(tempfile.mkdtemp(prefix=prefix, dir=root))
-    (folder / OWNER_FILE).write_text(_identity(os.getpid()) or "")
+    # Written whole or not at all: a sweep running meanwhile must never read a half-written record.
+    draft = folder / f"{OWNER_FILE}.draft"
+    draft.write_text(_identity(os.getpid()) or "")
+    draft.replace(folder / OWNER_FILE)
     return folder
 
 

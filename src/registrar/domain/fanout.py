@@ -17,6 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 from registrar.domain.deadline import Deadline
+from registrar.domain.fifo_order import skipped_behind
 from registrar.domain.outcomes import Outcome, OutcomeKind
 from registrar.domain.registration import Registration
 
@@ -113,7 +114,9 @@ def _run_lane(lane: _Lane, register: RegisterFn, finish: FinishFn, deadline: Dea
         live = [item for item in copies.items if item.order_group not in stopped]
         for item in copies.items:
             if item.order_group in stopped:
-                sink.put(item.message_id, finish(item.message_id, skipped_behind(item.order_group)))
+                # Held, not finished: even out of time it must not be dead-lettered ahead of the
+                # record that stopped its group.
+                sink.put(item.message_id, skipped_behind(item.order_group))
         if not live:
             continue
         if deadline.may_start_record():
@@ -125,15 +128,6 @@ def _run_lane(lane: _Lane, register: RegisterFn, finish: FinishFn, deadline: Dea
             sink.put(item.message_id, final)
             if item.order_group is not None and not final.settled:
                 stopped.add(item.order_group)
-
-
-def skipped_behind(group: str | None) -> Outcome:
-    """The outcome of a record not attempted because an earlier one of its FIFO group did not settle."""
-    return Outcome(
-        OutcomeKind.DEFERRED,
-        f"not attempted: an earlier message of FIFO group {group} did not succeed",
-        "FifoGroupStopped",
-    )
 
 
 def fan_out(

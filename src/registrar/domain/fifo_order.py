@@ -12,11 +12,19 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 
-from registrar.domain.fanout import skipped_behind
-from registrar.domain.outcomes import Outcome
+from registrar.domain.outcomes import Outcome, OutcomeKind
 
 # (message id, FIFO MessageGroupId or None for a standard queue), in the batch's order.
 Order = Sequence[tuple[str, str | None]]
+
+
+def skipped_behind(group: str | None) -> Outcome:
+    """The outcome of a record held because an earlier one of its FIFO group did not settle."""
+    return Outcome(
+        OutcomeKind.DEFERRED,
+        f"not attempted: an earlier message of FIFO group {group} did not succeed",
+        "FifoGroupStopped",
+    )
 
 
 def hold_behind_stopped_groups(order: Order, outcomes: Mapping[str, Outcome]) -> dict[str, Outcome]:

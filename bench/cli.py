@@ -171,8 +171,8 @@ def parser() -> argparse.ArgumentParser:
     add(
         "--out",
         type=Path,
-        help="results directory (default bench/results for a full run of src/ against the suite's own "
-        "Keycloak, whose results README's tables show; bench/results/scratch for any other run)",
+        help="results directory (default bench/results for the suite at its defaults, whose results "
+        "README's tables show; bench/results/scratch for any other run)",
     )
     return found
 
@@ -214,11 +214,11 @@ def parse_options(argv: Sequence[str]) -> Options:
         source=args.source.resolve(),
         quick=args.quick,
     )
-    reference = not args.quick and options.parts == frozenset(PARTS) and options.source == SOURCE
-    return dataclasses.replace(
-        quick(options) if args.quick else options,
-        out=args.out or (RESULTS if reference else SCRATCH_RESULTS),
-    )
+    chosen_options = quick(options) if args.quick else options
+    # Only the suite as it is defined (every part, every default, src/, its own Keycloak) may
+    # replace the results README's tables show.
+    reference = chosen_options == Options()
+    return dataclasses.replace(chosen_options, out=args.out or (RESULTS if reference else SCRATCH_RESULTS))
 
 
 def readme_parser() -> argparse.ArgumentParser:

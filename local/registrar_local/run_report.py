@@ -180,9 +180,9 @@ def summary_table(run: ConsumerRun, figures: RunFigures, title: str = "sqs-keycl
 
 
 def memory_table(meter: MemoryMeter) -> Table:
-    table = Table(title="peak memory (RSS) per process")
+    table = Table(title="peak memory per process")
     table.add_column("process")
-    table.add_column("peak RSS", justify="right")
+    table.add_column("peak (RSS; PostgreSQL: Pss summed)", justify="right")
     for name, peak in sorted(meter.peaks.items()):
         table.add_row(name, f"{peak / 2**20:.0f} MiB")
     table.add_row("all", f"{meter.total() / 2**20:.0f} MiB")

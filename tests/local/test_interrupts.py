@@ -8,11 +8,10 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
-from registrar_local.processes import alive, command_line, descendants
+from registrar_local.processes import alive, command_line, descendants, start_time
 from registrar_local.samples import event_bodies
 from tests.kit.report import report_row
 
@@ -20,14 +19,6 @@ pytestmark = pytest.mark.keycloak
 
 # Failure guards only (a hung run fails the test instead of hanging it), not timing claims.
 _GUARD_SECONDS = 300
-
-
-def _start_time(pid: int) -> str | None:
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return text[text.rindex(")") + 2 :].split()[19]
 
 
 class DemoUnderTest:
@@ -42,7 +33,7 @@ class DemoUnderTest:
             env={**os.environ, "COLUMNS": "200"},
         )
         self.lines: list[str] = []
-        self.seen: dict[tuple[int, str], str] = {}  # (pid, start time) -> command line
+        self.seen: dict[tuple[int, int], str] = {}  # (pid, start time) -> command line
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
         self._watching = True
@@ -57,7 +48,7 @@ class DemoUnderTest:
     def _watch(self) -> None:
         while self._watching and self.process.poll() is None:
             for pid in descendants(self.process.pid):
-                started = _start_time(pid)
+                started = start_time(pid)
                 if started is not None and (pid, started) not in self.seen:
                     self.seen[(pid, started)] = command_line(pid)
             time.sleep(0.1)
@@ -92,7 +83,7 @@ class DemoUnderTest:
         return [
             f"{pid} {command}"
             for (pid, started), command in self.seen.items()
-            if alive(pid) and _start_time(pid) == started
+            if alive(pid) and start_time(pid) == started
         ]
 
     def output(self) -> str:

@@ -6,9 +6,11 @@ import json
 import time
 
 import pytest
+import requests
 
 from registrar.domain.deadline import Deadline
 from registrar.processor import process_event
+from registrar_local.keycloak_server import REALM
 from tests.kit.aws import drain
 from tests.kit.events import body, failures, sqs_event
 
@@ -209,3 +211,32 @@ def test_a_group_created_after_its_first_refusal_is_picked_up_after_the_cache_ti
     assert _outcome_of(sqs, dlq_url) == []
     (user,) = admin.get_users({"search": f"{tag}-late"})
     assert [group["path"] for group in admin.get_user_groups(user["id"])] == [f"/{tag}-late"]
+
+
+def test_a_user_created_without_names_cannot_sign_in_with_a_password_until_the_profile_is_complete(
+    make_runtime, admin, keycloak_url, tag
+):
+    # What README's contract section tells users of Keycloak's default user profile (24 and later).
+    named = {"email": f"{tag}-named@example.com", "username": f"{tag}-named", "firstName": "Ada", "lastName": "L"}
+    nameless = {"email": f"{tag}-nameless@example.com", "username": f"{tag}-nameless"}
+    response = process_event(sqs_event(body(**named), body(**nameless)), Deadline.after(30, 2000), make_runtime())
+    assert failures(response) == []
+
+    def password_grant(username: str) -> requests.Response:
+        (user,) = admin.get_users({"username": username, "exact": True})
+        admin.set_user_password(user["id"], "correct-horse-battery", temporary=False)
+        return requests.post(
+            f"{keycloak_url}/realms/{REALM}/protocol/openid-connect/token",
+            data={
+                "grant_type": "password",
+                "client_id": "admin-cli",
+                "username": username,
+                "password": "correct-horse-battery",
+            },
+            timeout=10,
+        )
+
+    assert password_grant(named["username"]).status_code == 200
+    refused = password_grant(nameless["username"])
+    assert refused.status_code == 400
+    assert refused.json() == {"error": "invalid_grant", "error_description": "Account is not fully set up"}

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from registrar_local.postgres_server import BINARIES, DATABASE, PostgresServer
+from registrar_local.processes import processes_naming
 
 
 def psql(server: PostgresServer, query: str, password: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -37,10 +38,9 @@ def psql(server: PostgresServer, query: str, password: str | None = None) -> sub
     )
 
 
-def postgres_processes_in(folder: Path) -> list[str]:
-    """Command lines of the postgres servers whose data lives under `folder`."""
-    found = subprocess.run(["pgrep", "-af", "postgres -D"], capture_output=True, text=True, check=False).stdout
-    return [line for line in found.splitlines() if str(folder) in line]
+def postgres_processes_in(folder: Path) -> list[int]:
+    """The servers whose command line names the cluster's folder (`postgres -D FOLDER/data`)."""
+    return processes_naming(str(folder / "data"))
 
 
 def wait_until(predicate, timeout: float = 60) -> bool:

@@ -14,6 +14,7 @@ import pytest
 
 from registrar.observability import MetricName
 from registrar_local.cfn import evaluate
+from tests.kit.aws import queue_attributes
 from tests.template.sam import REGION, parameter_values, translate, unpacked_size
 
 # Left to the Lambda runtime, which has them.
@@ -117,8 +118,8 @@ def test_the_stack_deploys_on_moto_with_the_templates_settings(built_function, a
     }
 
     sqs = aws_session.client("sqs")
-    source = sqs.get_queue_attributes(QueueUrl=outputs["RegistrationQueueUrl"], AttributeNames=["All"])["Attributes"]
-    dlq = sqs.get_queue_attributes(QueueUrl=outputs["RegistrationDLQUrl"], AttributeNames=["All"])["Attributes"]
+    source = queue_attributes(sqs, outputs["RegistrationQueueUrl"])
+    dlq = queue_attributes(sqs, outputs["RegistrationDLQUrl"])
     assert int(source["VisibilityTimeout"]) == 6 * int(PARAMETERS["FunctionTimeout"])
     redrive = json.loads(source["RedrivePolicy"])
     assert int(redrive["maxReceiveCount"]) == int(PARAMETERS["MaxReceiveCount"])
